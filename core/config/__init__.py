@@ -1,0 +1,1 @@
+"""Configuration: the tinc.conf and TOML forms of one model, and variable declarations."""

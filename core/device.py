@@ -1,0 +1,67 @@
+"""The virtual network device interface that device plugins implement."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Literal
+
+Layer = Literal["tun", "tap"]
+
+
+@dataclass(frozen=True)
+class DeviceRequest:
+    """What the daemon asks of a device plugin's factory.
+
+    ``layer`` is ``tun`` (IP packets, router mode) or ``tap`` (Ethernet frames,
+    switch and hub modes). ``device`` and ``interface`` are the user's
+    ``Device`` and ``Interface`` settings, or ``None`` to let the plugin choose.
+    """
+
+    netname: str | None
+    layer: Layer
+    device: str | None = None
+    interface: str | None = None
+
+
+class Device(abc.ABC):
+    """A source and sink of packets for the node.
+
+    The daemon calls :meth:`open` once, then reads with :meth:`read_batch`
+    whenever :meth:`fileno` is readable (devices without a descriptor are never
+    read), writes with :meth:`write`, and calls :meth:`close` at shutdown.
+    Packets are bytes in the device's layer: IP packets for ``tun``, Ethernet
+    frames for ``tap``.
+    """
+
+    #: short human name of the device kind, shown in logs ("dummy", "tun")
+    kind: str = "device"
+
+    def __init__(self, request: DeviceRequest) -> None:
+        self.request = request
+        self.device: str | None = request.device
+        self.interface: str | None = request.interface
+        self.packets_in = 0
+        self.packets_out = 0
+        self.bytes_in = 0
+        self.bytes_out = 0
+
+    @abc.abstractmethod
+    def open(self) -> None:
+        """Acquire the device. Errors raise :class:`~tinca.core.errors.TincaError`."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the device; safe to call twice."""
+
+    def fileno(self) -> int | None:
+        """The descriptor to poll for readability, or ``None`` if never readable."""
+        return None
+
+    @abc.abstractmethod
+    def read_batch(self, limit: int) -> list[bytes]:
+        """Return up to ``limit`` packets that are ready now (may be empty)."""
+
+    @abc.abstractmethod
+    def write(self, packet: bytes) -> None:
+        """Deliver one packet to the host's network stack."""
