@@ -1,0 +1,1 @@
+"""Discovery plugins: where peers are (ConnectTo, Address, local discovery, ...)."""
