@@ -1,0 +1,1 @@
+"""Command-line front ends: ``tincad`` (the daemon) and ``tinca`` (control)."""

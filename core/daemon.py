@@ -1,0 +1,237 @@
+"""The daemon's I/O shell: device, sockets, signals, lifecycle hooks.
+
+This is the thin asyncio layer the design calls for. It opens the device the
+configuration selects, binds TCP and UDP on ``Port``, announces the node
+(``tinca_node_up``, tincd's tinc-up), logs ``Ready`` and serves until SIGTERM
+or SIGINT. SIGHUP re-reads the configuration and keeps the old one if the new
+one is broken. The meta protocol and the data path plug into the accept and
+read callbacks here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from tinca.core import __version__
+from tinca.core.device import Device, DeviceRequest
+from tinca.core.errors import ConfigError, PluginError, TincaError
+from tinca.core.events import NodeEvent
+from tinca.core.listeners import Listener, close_all, open_listeners
+from tinca.core.logs import DEBUG_CONNECTIONS, DEBUG_TRAFFIC, level_for
+from tinca.core.paths import Names
+from tinca.core.stack import Stack, build_stack
+
+log = logging.getLogger("tinca")
+
+DEVICE_BATCH = 64
+"""Packets taken from the device per wake-up (the data path works in batches)."""
+
+
+@dataclass
+class Counters:
+    """Traffic seen while no node logic consumes it yet (shown on shutdown)."""
+
+    tcp_accepted: int = 0
+    udp_datagrams: int = 0
+    device_packets: int = 0
+
+
+@dataclass
+class Daemon:
+    """One running node: the configuration stack plus everything it opened."""
+
+    stack: Stack
+    names: Names
+    debug: int = 0
+    options: list[str] = field(default_factory=list)
+    device: Device | None = None
+    listeners: list[Listener] = field(default_factory=list)
+    counters: Counters = field(default_factory=Counters)
+    after_setup: Callable[[], None] | None = None
+    """Run once the device is open and ports are bound (-R, -U drop privileges here)."""
+    _stopping: asyncio.Event | None = None
+
+    # ------------------------------------------------------------------ set-up
+
+    def _select_device(self) -> Device:
+        config = self.stack.config
+        mode = str(config.lookup("Mode") or "router").lower()
+        device_type = config.lookup("DeviceType") or ("tun" if mode == "router" else "tap")
+        registry = self.stack.manager.registry("tinca_register_device_types")
+        try:
+            factory = registry.get(device_type).value
+        except PluginError as err:
+            entry = config.server.entry("DeviceType")
+            if entry is None:
+                raise ConfigError(
+                    f"DeviceType is not set and the default {err}", config.source
+                ) from None
+            raise ConfigError(str(err), entry.file, entry.line) from None
+        layer = "tap" if device_type.lower() == "tap" or mode in {"switch", "hub"} else "tun"
+        request = DeviceRequest(
+            netname=self.names.netname,
+            layer=layer,
+            device=config.lookup("Device"),
+            interface=config.lookup("Interface"),
+        )
+        return factory(request)
+
+    def _open_listeners(self) -> list[Listener]:
+        config = self.stack.config
+        addresses = list(config.server.get_all("BindToAddress"))
+        addresses += config.server.get_all("ListenAddress")
+        return open_listeners(
+            int(config.lookup("Port")),
+            str(config.lookup("AddressFamily") or "any"),
+            addresses or None,
+        )
+
+    def node_event(self) -> NodeEvent:
+        """The facts tincd gives tinc-up and tinc-down."""
+        return NodeEvent(
+            netname=self.names.netname,
+            name=self.stack.config.name or "",
+            device=self.device.device if self.device else None,
+            interface=self.device.interface if self.device else None,
+            debug_level=self.debug,
+            confbase=str(self.names.confbase),
+        )
+
+    def _fire(self, hook_name: str, **kwargs: object) -> None:
+        """Call a lifecycle hook; a failing plugin is logged, never fatal."""
+        hook = getattr(self.stack.manager.hook, hook_name)
+        for impl in hook.get_hookimpls():
+            try:
+                impl.function(**kwargs)
+            except Exception as err:  # a plugin bug must not stop the node
+                log.error("plugin %s failed in %s: %s", impl.plugin_name, hook_name, err)
+
+    # ------------------------------------------------------------------ running
+
+    def run(self) -> int:
+        """Run until stopped; returns the process exit status."""
+        try:
+            import uvloop
+        except ImportError:  # pragma: no cover - uvloop is a dependency, but optional at run time
+            return asyncio.run(self._main())
+        return uvloop.run(self._main())
+
+    async def _main(self) -> int:
+        log.info("tincad %s (tinca) starting, debug level %d", __version__, self.debug)
+        for warning in self.stack.warnings:
+            log.warning("%s", warning)
+        loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+        try:
+            self.device = self._select_device()
+            self.device.open()
+            self.listeners = self._open_listeners()
+            if self.after_setup is not None:
+                self.after_setup()
+        except (TincaError, OSError) as err:
+            log.error("%s", err)
+            self._close()
+            log.info("Terminating")
+            return 1
+        self._watch(loop)
+        self._fire("tinca_node_up", event=self.node_event())
+        log.info("Ready")
+        await self._stopping.wait()
+        self._fire("tinca_node_down", event=self.node_event())
+        self._unwatch(loop)
+        self._close()
+        log.log(
+            level_for(DEBUG_CONNECTIONS),
+            "Statistics: %d TCP connections, %d UDP datagrams, %d device packets",
+            self.counters.tcp_accepted,
+            self.counters.udp_datagrams,
+            self.counters.device_packets,
+        )
+        log.info("Terminating")
+        return 0
+
+    def _watch(self, loop: asyncio.AbstractEventLoop) -> None:
+        handlers: dict[int, Callable[[], None]] = {
+            signal.SIGTERM: self.stop,
+            signal.SIGINT: self.stop,
+            signal.SIGHUP: self.reload,
+            signal.SIGALRM: self._retry,
+        }
+        for signum, handler in handlers.items():
+            loop.add_signal_handler(signum, handler)
+        for listener in self.listeners:
+            loop.add_reader(listener.tcp.fileno(), self._accept, listener.tcp)
+            loop.add_reader(listener.udp.fileno(), self._receive, listener.udp)
+        if self.device is not None and self.device.fileno() is not None:
+            loop.add_reader(self.device.fileno(), self._read_device)
+
+    def _unwatch(self, loop: asyncio.AbstractEventLoop) -> None:
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGALRM):
+            loop.remove_signal_handler(signum)
+        for listener in self.listeners:
+            loop.remove_reader(listener.tcp.fileno())
+            loop.remove_reader(listener.udp.fileno())
+        if self.device is not None and self.device.fileno() is not None:
+            loop.remove_reader(self.device.fileno())
+
+    def _close(self) -> None:
+        close_all(self.listeners)
+        self.listeners = []
+        if self.device is not None:
+            self.device.close()
+
+    def stop(self) -> None:
+        """Begin an orderly shutdown (SIGTERM, SIGINT)."""
+        log.info("Got signal, terminating")
+        if self._stopping is not None:
+            self._stopping.set()
+
+    def reload(self) -> None:
+        """Re-read the configuration (SIGHUP); keep the old one if the new is bad."""
+        log.info("Got SIGHUP, rereading configuration")
+        try:
+            stack = build_stack(self.names.confbase, self.options)
+        except TincaError as err:
+            log.error("Unable to reread configuration, keeping the old one: %s", err)
+            return
+        for warning in stack.warnings:
+            log.warning("%s", warning)
+        self.stack = stack
+
+    def _retry(self) -> None:
+        log.info("Got SIGALRM, retrying outgoing connections")
+
+    # ------------------------------------------------------------------ traffic
+
+    def _accept(self, server: socket.socket) -> None:
+        try:
+            conn, peer = server.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        self.counters.tcp_accepted += 1
+        log.log(
+            level_for(DEBUG_CONNECTIONS),
+            "Connection from %s port %d closed: meta protocol not available in this version",
+            *peer[:2],
+        )
+        conn.close()
+
+    def _receive(self, udp: socket.socket) -> None:
+        try:
+            for _ in range(DEVICE_BATCH):
+                udp.recvfrom(65536)
+                self.counters.udp_datagrams += 1
+        except (BlockingIOError, InterruptedError):
+            return
+
+    def _read_device(self) -> None:
+        assert self.device is not None
+        packets = self.device.read_batch(DEVICE_BATCH)
+        self.counters.device_packets += len(packets)
+        if packets:
+            log.log(level_for(DEBUG_TRAFFIC), "Dropped %d packets from device", len(packets))

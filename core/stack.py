@@ -1,0 +1,151 @@
+"""From a configuration location to a loaded, validated plugin stack.
+
+Order matters: ``LoadPlugin`` and ``BlockPlugin`` decide which plugins exist,
+those plugins declare the variables, and only then can the whole configuration
+be validated and the plugins it names (``DeviceType``, ``Cipher``,
+``MTUStrategy``, ``Discovery``, ...) be checked against what is installed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tinca.core.config.entries import Entry, parse_line
+from tinca.core.config.loader import TOML_NAME, load_configuration, read_server_entries
+from tinca.core.config.model import Configuration, ConfigWarning, Settings
+from tinca.core.config.variables import Scope
+from tinca.core.errors import ConfigError, PluginError
+from tinca.core.plugin_manager import PluginManager
+
+COMMAND_LINE = "command line"
+
+# Variables whose value names a registered plugin entry, and the registry that
+# must hold it. Checked for tinc.conf and, where the variable may appear
+# there, for every host file.
+SELECTORS: dict[str, str] = {
+    "DeviceType": "tinca_register_device_types",
+    "Cipher": "tinca_register_legacy_ciphers",
+    "Digest": "tinca_register_legacy_digests",
+    "MTUStrategy": "tinca_register_mtu_strategies",
+}
+
+
+@dataclass
+class Stack:
+    """The plugin manager and the configuration validated against it."""
+
+    manager: PluginManager
+    config: Configuration
+    warnings: list[ConfigWarning]
+
+
+def parse_options(options: list[str]) -> tuple[list[Entry], dict[str, list[Entry]]]:
+    """Split ``-o [HOST.]KEY=VALUE`` options into server and per-host entries."""
+    server: list[Entry] = []
+    hosts: dict[str, list[Entry]] = {}
+    for number, option in enumerate(options, start=1):
+        entry = parse_line(option, COMMAND_LINE, number)
+        host, dot, name = entry.name.partition(".")
+        if dot:
+            hosts.setdefault(host, []).append(Entry(name, entry.value, COMMAND_LINE, number))
+        else:
+            server.append(entry)
+    return server, hosts
+
+
+def _raw_server_entries(location: Path) -> list[Entry]:
+    if location.suffix == ".toml" and not location.is_dir():
+        toml_path = location
+    elif (location / TOML_NAME).exists() and not (location / "tinc.conf").exists():
+        toml_path = location / TOML_NAME
+    else:
+        return read_server_entries(location)
+    from tinca.core.config.toml_form import read_toml
+
+    return read_toml(toml_path)[0]
+
+
+def build_stack(
+    location: str | Path,
+    options: list[str] | None = None,
+    *,
+    require_name: bool = True,
+) -> Stack:
+    """Load plugins and configuration from ``location`` and validate both.
+
+    ``options`` are tincd's ``-o`` settings; they win over the files, as in
+    tincd. Raises :class:`ConfigError` or :class:`PluginError` with a message
+    for the user.
+    """
+    cmd_server, cmd_hosts = parse_options(options or [])
+    raw = cmd_server + _raw_server_entries(Path(location))
+    blocked = [e.value for e in raw if e.name.lower() == "blockplugin"]
+    extra = [e.value for e in raw if e.name.lower() == "loadplugin"]
+    try:
+        manager = PluginManager(blocked=blocked, extra=extra)
+    except PluginError as err:
+        first = next((e for e in raw if e.name.lower() in {"loadplugin", "blockplugin"}), None)
+        if first is not None:
+            raise ConfigError(str(err), first.file, first.line) from None
+        raise
+    config = load_configuration(location, manager.variables)
+    if cmd_server or cmd_hosts:
+        config = _with_options(config, cmd_server, cmd_hosts)
+    if require_name:
+        from tinca.core.config.loader import require_own_host
+
+        require_own_host(config)
+    check_selections(manager, config)
+    return Stack(manager, config, config.warnings())
+
+
+def _with_options(
+    config: Configuration, server: list[Entry], hosts: dict[str, list[Entry]]
+) -> Configuration:
+    """A configuration whose entries start with the command-line options."""
+    table = config.table
+    load_host = config.load_host
+
+    def load_with_options(name: str) -> list[Entry]:
+        return hosts.get(name, []) + load_host(name)
+
+    return Configuration(
+        config.confbase,
+        Settings(server + config.server.entries, table, Scope.SERVER),
+        load_with_options,
+        config.host_names,
+        config.source,
+    )
+
+
+def check_selections(manager: PluginManager, config: Configuration) -> None:
+    """Every plugin name the configuration selects must be installed."""
+    groups: list[Settings] = [config.server]
+    if config.name:
+        groups.append(config.own_host())
+    for settings in groups:
+        for variable, hook_name in SELECTORS.items():
+            entry = settings.entry(variable)
+            if entry is None:
+                continue
+            registry = manager.registry(hook_name)
+            value = settings.get(variable)
+            if value not in registry:
+                raise ConfigError(
+                    f"{variable} = {value}: no installed plugin provides {registry.slot} "
+                    f"{value!r}; installed: {', '.join(registry.names()) or 'none'}",
+                    entry.file,
+                    entry.line,
+                )
+        entry = settings.entry("Discovery")
+        if entry is not None:
+            registry = manager.registry("tinca_register_discovery")
+            for method in settings.get("Discovery"):
+                if method not in registry:
+                    raise ConfigError(
+                        f"Discovery: no installed plugin provides discovery method {method!r}; "
+                        f"installed: {', '.join(registry.names()) or 'none'}",
+                        entry.file,
+                        entry.line,
+                    )
