@@ -1,0 +1,29 @@
+"""The SPTPS (tinc 1.1) cipher plugin: Ed25519 key generation.
+
+Registered through the ``tinca`` entry point group like any third-party plugin.
+"""
+
+from __future__ import annotations
+
+from tinca.core.config.variables import Variable
+from tinca.core.hookspecs import Register
+from tinca.core.markers import hookimpl
+from tinca.plugins.ciphers.sptps.ed25519_keys import generate_ed25519_keys
+from tinca.plugins.ciphers.sptps.variables import VARIABLES
+
+
+@hookimpl
+def tinca_register_key_generators(register: Register) -> None:
+    """Offer ``ed25519``: what ``tinc generate-ed25519-keys`` makes."""
+    register(
+        "ed25519",
+        generate_ed25519_keys,
+        doc="Ed25519 key pair for tinc 1.1's SPTPS: ed25519_key.priv and the "
+        "Ed25519PublicKey line in hosts/NAME",
+    )
+
+
+@hookimpl
+def tinca_config_variables() -> list[Variable]:
+    """Declare the tinc 1.1 crypto variables (Ed25519 key files, ExperimentalProtocol)."""
+    return VARIABLES
