@@ -78,6 +78,7 @@ class Daemon:
             layer=layer,
             device=config.lookup("Device"),
             interface=config.lookup("Interface"),
+            setting=config.lookup,
         )
         return factory(request)
 

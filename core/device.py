@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 Layer = Literal["tun", "tap"]
 
@@ -16,12 +17,15 @@ class DeviceRequest:
     ``layer`` is ``tun`` (IP packets, router mode) or ``tap`` (Ethernet frames,
     switch and hub modes). ``device`` and ``interface`` are the user's
     ``Device`` and ``Interface`` settings, or ``None`` to let the plugin choose.
+    ``setting(name)`` looks up any other configuration variable (typed, with
+    its default), so a device plugin can read the variables it declares.
     """
 
     netname: str | None
     layer: Layer
     device: str | None = None
     interface: str | None = None
+    setting: Callable[[str], Any] = lambda name: None
 
 
 class Device(abc.ABC):

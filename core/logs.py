@@ -71,8 +71,12 @@ def setup_logging(
     netname: str | None,
     logfile: str | None = None,
     syslog: bool = False,
+    fallback_logfile: str | None = None,
 ) -> logging.Handler:
     """Route the root logger to one destination at the threshold for ``debug``.
+
+    With ``syslog`` but no ``/dev/log`` (no syslog daemon), logs go to
+    ``fallback_logfile`` instead.
 
     Returns the handler so the daemon can reopen a logfile on SIGHUP.
     """
@@ -84,11 +88,15 @@ def setup_logging(
     if logfile:
         handler = logging.FileHandler(logfile, encoding="utf-8")
         handler.setFormatter(_FileFormatter(log_ident(netname)))
-    elif syslog:
+    elif syslog and os.path.exists("/dev/log"):
         handler = logging.handlers.SysLogHandler(
             address="/dev/log", facility=logging.handlers.SysLogHandler.LOG_DAEMON
         )
         handler.setFormatter(logging.Formatter(f"{log_ident(netname)}[%(process)d]: %(message)s"))
+    elif syslog and fallback_logfile:
+        # No syslog daemon (containers): keep the log rather than lose it.
+        handler = logging.FileHandler(fallback_logfile, encoding="utf-8")
+        handler.setFormatter(_FileFormatter(log_ident(netname)))
     else:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(message)s"))

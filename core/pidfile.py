@@ -44,12 +44,17 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def write_pidfile(path: Path, netname: str | None, pid: int | None = None) -> None:
-    """Claim the pidfile, refusing when a live daemon already holds it."""
+def check_pidfile(path: Path, netname: str | None) -> None:
+    """Refuse to start when a live daemon already holds the pidfile."""
     old = read_pid(path)
     if old is not None and old != os.getpid() and _alive(old):
         net = f" for net `{netname}'" if netname else ""
         raise TincaError(f"A tincad is already running{net} with pid {old}.")
+
+
+def write_pidfile(path: Path, netname: str | None, pid: int | None = None) -> None:
+    """Claim the pidfile, refusing when a live daemon already holds it."""
+    check_pidfile(path, netname)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(f"{pid or os.getpid()}\n")

@@ -145,7 +145,9 @@ class PluginManager:
 
     def plugin_names(self) -> list[str]:
         """Names of all loaded plugins, sorted."""
-        return sorted(name for name, _ in self.pm.list_name_plugin() if name)
+        return sorted(
+            name for name, plugin in self.pm.list_name_plugin() if name and plugin is not None
+        )
 
     def describe(self) -> list[PluginInfo]:
         """Every loaded plugin with its distribution, version and the slots it fills."""
@@ -183,7 +185,8 @@ class PluginManager:
                 dist_name, version = "(LoadPlugin module)", "-"
             filled = list(slots.get(name, []))
             if counts.get(name):
-                filled.append(f"{counts[name]} config variables")
+                count = counts[name]
+                filled.append(f"{count} config variable{'s' if count != 1 else ''}")
             if events.get(name):
                 filled.append("events " + ",".join(events[name]))
             infos.append(PluginInfo(name, dist_name, version, filled))

@@ -9,6 +9,7 @@ be validated and the plugins it names (``DeviceType``, ``Cipher``,
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
 
 from tinca.core.config.entries import Entry, parse_line
@@ -16,7 +17,7 @@ from tinca.core.config.loader import TOML_NAME, load_configuration, read_server_
 from tinca.core.config.model import Configuration, ConfigWarning, Settings
 from tinca.core.config.variables import Scope
 from tinca.core.errors import ConfigError, PluginError
-from tinca.core.plugin_manager import PluginManager
+from tinca.core.plugin_manager import ENTRY_POINT_GROUP, PluginManager
 
 COMMAND_LINE = "command line"
 
@@ -97,7 +98,19 @@ def build_stack(
 
         require_own_host(config)
     check_selections(manager, config)
-    return Stack(manager, config, config.warnings())
+    warnings = config.warnings()
+    installed = {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    for entry in raw:
+        if entry.name.lower() == "blockplugin" and entry.value not in installed:
+            warnings.append(
+                ConfigWarning(
+                    f"BlockPlugin = {entry.value}: no plugin of that name is installed "
+                    f"(installed: {', '.join(sorted(installed))})",
+                    entry.file,
+                    entry.line,
+                )
+            )
+    return Stack(manager, config, warnings)
 
 
 def _with_options(

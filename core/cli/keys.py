@@ -6,10 +6,11 @@ cipher plugins (through ``tinca_register_key_generators``) make the keys.
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
-from tinca.core.config.loader import TOML_NAME, read_server_entries
+from tinca.core.config.loader import TOML_NAME, expand_name, read_server_entries
 from tinca.core.errors import ConfigError, TincaError
 from tinca.core.keys import KeygenRequest
 from tinca.core.paths import Names
@@ -29,14 +30,20 @@ def node_name(confbase: Path) -> str | None:
     except ConfigError:
         return None
     for entry in entries:
-        if entry.name.lower() == "name" and entry.value.replace("_", "").isalnum():
-            return entry.value
+        if entry.name.lower() == "name":
+            try:
+                name = expand_name(entry.value)
+            except ConfigError:
+                return None
+            # tincd says "Invalid name for myself!" and falls back to rsa_key.pub.
+            return name if re.fullmatch(r"[A-Za-z0-9_]+", name) else None
     return None
 
 
 def _ask(question: str, default: str) -> str:
     """Ask on the terminal; without one, take the default as tincd does."""
-    if not sys.stdin or not sys.stdin.isatty():
+    # tincd only asks when both ends are a terminal.
+    if not (sys.stdin and sys.stdin.isatty() and sys.stdout and sys.stdout.isatty()):
         return default
     try:
         answer = input(f"{question} [{default}]: ").strip()

@@ -219,28 +219,38 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run_daemon(settings: Settings, names: Names) -> int:
+    import logging
+
     from tinca.core.daemon import Daemon
     from tinca.core.logs import setup_logging
-    from tinca.core.pidfile import remove_pidfile, write_pidfile
+    from tinca.core.pidfile import check_pidfile, remove_pidfile, write_pidfile
     from tinca.core.stack import build_stack
 
     stack = build_stack(names.confbase, settings.options)
+    check_pidfile(names.pidfile, names.netname)  # fail on the terminal, before forking
     if settings.detach:
-        write_pidfile(names.pidfile, names.netname)  # fail before forking if one runs
         _detach()
-    write_pidfile(names.pidfile, names.netname)
+    setup_logging(
+        settings.debug,
+        netname=names.netname,
+        logfile=str(names.logfile) if settings.use_logfile else None,
+        syslog=settings.syslog or (settings.detach and not settings.use_logfile),
+        fallback_logfile=str(names.logfile),
+    )
     try:
-        setup_logging(
-            settings.debug,
-            netname=names.netname,
-            logfile=str(names.logfile) if settings.use_logfile else None,
-            syslog=settings.syslog or (settings.detach and not settings.use_logfile),
-        )
+        write_pidfile(names.pidfile, names.netname)
+    except TincaError as err:
+        logging.getLogger("tinca").error("%s", err)
+        return 1
+    try:
         if settings.mlock:
             _mlock()
         daemon = Daemon(stack, names, settings.debug, settings.options)
         daemon.after_setup = lambda: _drop_privileges(settings, names)
         return daemon.run()
+    except TincaError as err:
+        logging.getLogger("tinca").error("%s", err)
+        return 1
     finally:
         remove_pidfile(names.pidfile)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from pathlib import Path
 
 from tinca.core.config.entries import Entry, parse_text
@@ -22,6 +23,10 @@ CONFDIR_ENV = "TINCA_CONFDIR"
 """Environment variable that moves tinc's ``/etc/tinc`` (for tests and packaging)."""
 
 _VALID_NODE = re.compile(r"[A-Za-z0-9_]+")
+
+
+class MissingHostFile(ConfigError):
+    """A host has no ``hosts/NAME`` file (or TOML table)."""
 
 
 def config_root() -> Path:
@@ -38,6 +43,19 @@ def confbase_for(netname: str | None, confbase: str | None = None) -> Path:
             raise ConfigError(f"invalid character in netname {netname!r}")
         return config_root() / netname
     return config_root()
+
+
+def expand_name(name: str) -> str:
+    """Resolve ``Name = $VAR`` as tincd does: the environment variable's value,
+    or the host name for ``$HOST``, with every non-alphanumeric turned into ``_``."""
+    if not name.startswith("$"):
+        return name
+    value = os.environ.get(name[1:])
+    if value is None:
+        if name[1:] != "HOST":
+            raise ConfigError(f"Invalid Name: environment variable {name[1:]} does not exist")
+        value = socket.gethostname()[:31]
+    return re.sub(r"[^A-Za-z0-9]", "_", value)
 
 
 def check_node_name(name: str) -> str:
@@ -99,7 +117,7 @@ def _load_tinc_dir(confbase: Path, table: VariableTable) -> Configuration:
     def load_host(name: str) -> list[Entry]:
         host_path = hosts_dir / check_node_name(name)
         if not host_path.is_file():
-            raise ConfigError(f"no host file for {name}", str(host_path))
+            raise MissingHostFile(f"no host file for {name}", str(host_path))
         return read_file_entries(host_path)
 
     return Configuration(
@@ -121,7 +139,7 @@ def _load_toml(path: Path, table: VariableTable) -> Configuration:
     def load_host(name: str) -> list[Entry]:
         check_node_name(name)
         if name not in host_entries:
-            raise ConfigError(f"no [hosts.{name}] table", str(path))
+            raise MissingHostFile(f"no [hosts.{name}] table", str(path))
         return host_entries[name]
 
     return Configuration(
@@ -136,7 +154,7 @@ def require_own_host(config: Configuration) -> None:
         raise ConfigError("Name is not set; tinca needs to know this node's name", config.source)
     try:
         config.own_host()
-    except ConfigError as err:
+    except MissingHostFile as err:
         raise ConfigError(
             f"Name = {config.name}, but {err.message} ({err.file})",
             name_entry.file,

@@ -137,8 +137,11 @@ class Configuration:
 
     @property
     def name(self) -> str | None:
-        """This node's ``Name``."""
-        return self.server.get("Name")
+        """This node's ``Name``, with ``$HOST``/``$VAR`` expanded as tincd does."""
+        from tinca.core.config.loader import expand_name
+
+        name = self.server.get("Name")
+        return expand_name(name) if name else None
 
     def host(self, name: str) -> Settings:
         """Validated settings of ``hosts/NAME``; raises ConfigError if missing."""

@@ -145,7 +145,9 @@ def test_toml_bad_value_names_file_and_line(tmp_path: Path, table: VariableTable
     config = load_configuration(tmp_path, table)
     with pytest.raises(ConfigError) as err:
         config.host("alpha")
-    assert str(err.value) == f"{tmp_path}/tinca.toml:4: bad value for Port: integer expected, got 'abc'"
+    assert str(err.value) == (
+        f"{tmp_path}/tinca.toml:4: bad value for Port: integer expected, got 'abc'"
+    )
 
 
 def test_toml_syntax_error_names_line(tmp_path: Path, table: VariableTable) -> None:
@@ -156,5 +158,5 @@ def test_toml_syntax_error_names_line(tmp_path: Path, table: VariableTable) -> N
 
 def test_both_forms_in_one_directory_is_refused(tmp_path: Path, table: VariableTable) -> None:
     write(tmp_path, {"tinc.conf": "Name = a\n", "tinca.toml": 'Name = "a"\n'})
-    with pytest.raises(ConfigError, match="both tinc.conf and tinca.toml"):
+    with pytest.raises(ConfigError, match=r"both tinc\.conf and tinca\.toml"):
         load_configuration(tmp_path, table)
