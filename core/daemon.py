@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -22,7 +21,8 @@ from tinca.core.device import Device, DeviceRequest
 from tinca.core.errors import ConfigError, PluginError, TincaError
 from tinca.core.events import NodeEvent
 from tinca.core.listeners import Listener, close_all, open_listeners
-from tinca.core.logs import DEBUG_CONNECTIONS, DEBUG_TRAFFIC, level_for
+from tinca.core.logs import DEBUG_CONNECTIONS, level_for
+from tinca.core.node.shell import NodeRuntime
 from tinca.core.paths import Names
 from tinca.core.stack import Stack, build_stack
 
@@ -30,15 +30,6 @@ log = logging.getLogger("tinca")
 
 DEVICE_BATCH = 64
 """Packets taken from the device per wake-up (the data path works in batches)."""
-
-
-@dataclass
-class Counters:
-    """Traffic seen while no node logic consumes it yet (shown on shutdown)."""
-
-    tcp_accepted: int = 0
-    udp_datagrams: int = 0
-    device_packets: int = 0
 
 
 @dataclass
@@ -51,7 +42,7 @@ class Daemon:
     options: list[str] = field(default_factory=list)
     device: Device | None = None
     listeners: list[Listener] = field(default_factory=list)
-    counters: Counters = field(default_factory=Counters)
+    node: NodeRuntime | None = None
     after_setup: Callable[[], None] | None = None
     """Run once the device is open and ports are bound (-R, -U drop privileges here)."""
     _stopping: asyncio.Event | None = None
@@ -79,6 +70,7 @@ class Daemon:
             device=config.lookup("Device"),
             interface=config.lookup("Interface"),
             setting=config.lookup,
+            setting_all=config.server.get_all,
         )
         return factory(request)
 
@@ -101,6 +93,7 @@ class Daemon:
             interface=self.device.interface if self.device else None,
             debug_level=self.debug,
             confbase=str(self.names.confbase),
+            setting=self.stack.config.lookup,
         )
 
     def _fire(self, hook_name: str, **kwargs: object) -> None:
@@ -131,28 +124,36 @@ class Daemon:
         try:
             self.device = self._select_device()
             self.device.open()
+            # tincd runs tinc-up right after opening the device, before its
+            # sockets, so the script can configure what the sockets bind to.
+            self._fire("tinca_node_up", event=self.node_event())
             self.listeners = self._open_listeners()
             if self.after_setup is not None:
                 self.after_setup()
+            self.node = NodeRuntime(
+                self.stack, self.node_event(), self.device, self.listeners, self._fire
+            )
         except (TincaError, OSError) as err:
             log.error("%s", err)
+            if self.device is not None:
+                self._fire("tinca_node_down", event=self.node_event())
             self._close()
             log.info("Terminating")
             return 1
         self._watch(loop)
-        self._fire("tinca_node_up", event=self.node_event())
+        self.node.on_fatal = self.stop
+        self.node.load_own_subnets()
+        self.node.start(loop)
         log.info("Ready")
         await self._stopping.wait()
+        self.node.stop()
+        await asyncio.sleep(0)  # let transports flush their close
+        self.node.unload_own_subnets()
         self._fire("tinca_node_down", event=self.node_event())
         self._unwatch(loop)
         self._close()
-        log.log(
-            level_for(DEBUG_CONNECTIONS),
-            "Statistics: %d TCP connections, %d UDP datagrams, %d device packets",
-            self.counters.tcp_accepted,
-            self.counters.udp_datagrams,
-            self.counters.device_packets,
-        )
+        dropped = ", ".join(f"{n} {r}" for r, n in sorted(self.node.datapath.dropped.items()))
+        log.log(level_for(DEBUG_CONNECTIONS), "Dropped packets: %s", dropped or "none")
         log.info("Terminating")
         return 0
 
@@ -165,20 +166,10 @@ class Daemon:
         }
         for signum, handler in handlers.items():
             loop.add_signal_handler(signum, handler)
-        for listener in self.listeners:
-            loop.add_reader(listener.tcp.fileno(), self._accept, listener.tcp)
-            loop.add_reader(listener.udp.fileno(), self._receive, listener.udp)
-        if self.device is not None and self.device.fileno() is not None:
-            loop.add_reader(self.device.fileno(), self._read_device)
 
     def _unwatch(self, loop: asyncio.AbstractEventLoop) -> None:
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGALRM):
             loop.remove_signal_handler(signum)
-        for listener in self.listeners:
-            loop.remove_reader(listener.tcp.fileno())
-            loop.remove_reader(listener.udp.fileno())
-        if self.device is not None and self.device.fileno() is not None:
-            loop.remove_reader(self.device.fileno())
 
     def _close(self) -> None:
         close_all(self.listeners)
@@ -203,36 +194,10 @@ class Daemon:
         for warning in stack.warnings:
             log.warning("%s", warning)
         self.stack = stack
+        if self.node is not None:
+            self.node.reconfigure(stack)
 
     def _retry(self) -> None:
         log.info("Got SIGALRM, retrying outgoing connections")
-
-    # ------------------------------------------------------------------ traffic
-
-    def _accept(self, server: socket.socket) -> None:
-        try:
-            conn, peer = server.accept()
-        except (BlockingIOError, InterruptedError):
-            return
-        self.counters.tcp_accepted += 1
-        log.log(
-            level_for(DEBUG_CONNECTIONS),
-            "Connection from %s port %d closed: meta protocol not available in this version",
-            *peer[:2],
-        )
-        conn.close()
-
-    def _receive(self, udp: socket.socket) -> None:
-        try:
-            for _ in range(DEVICE_BATCH):
-                udp.recvfrom(65536)
-                self.counters.udp_datagrams += 1
-        except (BlockingIOError, InterruptedError):
-            return
-
-    def _read_device(self) -> None:
-        assert self.device is not None
-        packets = self.device.read_batch(DEVICE_BATCH)
-        self.counters.device_packets += len(packets)
-        if packets:
-            log.log(level_for(DEBUG_TRAFFIC), "Dropped %d packets from device", len(packets))
+        if self.node is not None:
+            self.node.retry()

@@ -18,7 +18,8 @@ class DeviceRequest:
     switch and hub modes). ``device`` and ``interface`` are the user's
     ``Device`` and ``Interface`` settings, or ``None`` to let the plugin choose.
     ``setting(name)`` looks up any other configuration variable (typed, with
-    its default), so a device plugin can read the variables it declares.
+    its default) and ``setting_all(name)`` every value of a repeatable one,
+    so a device plugin can read the variables it declares.
     """
 
     netname: str | None
@@ -26,6 +27,8 @@ class DeviceRequest:
     device: str | None = None
     interface: str | None = None
     setting: Callable[[str], Any] = lambda name: None
+    #: every value of a repeatable variable, in file order
+    setting_all: Callable[[str], list[Any]] = lambda name: []
 
 
 class Device(abc.ABC):

@@ -6,7 +6,9 @@ the same environment and a metrics plugin can count the same events.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,8 @@ class NodeEvent:
     interface: str | None
     debug_level: int
     confbase: str
+    #: looks up a configuration variable (typed, with its default)
+    setting: Callable[[str], Any] = field(default=lambda name: None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -19,16 +19,21 @@ MTU = 1518
 class MTUSettings:
     """The per-peer settings a strategy is built from.
 
-    ``pmtu`` is the ``PMTU`` ceiling (``None``: tinc's :data:`MTU`),
-    ``discovery`` is ``PMTUDiscovery``.
+    ``pmtu`` is the ``PMTU`` setting (``None``: tinc's :data:`MTU`); tinc 1.0
+    uses it as the starting MTU, which discovery may then overwrite.
+    ``discovery`` is ``PMTUDiscovery``; ``ping_interval`` and ``ping_timeout``
+    time the keep-alive probes; ``local_discovery`` adds a broadcast probe.
     """
 
     pmtu: int | None = None
     discovery: bool = True
+    ping_interval: int = 60
+    ping_timeout: int = 5
+    local_discovery: bool = False
 
     @property
     def ceiling(self) -> int:
-        """The largest MTU the strategy may settle on."""
+        """The MTU before discovery: ``PMTU`` capped at tinc's 1518."""
         return min(self.pmtu, MTU) if self.pmtu else MTU
 
 
@@ -41,7 +46,26 @@ class MTUStrategy(abc.ABC):
     @property
     @abc.abstractmethod
     def mtu(self) -> int | None:
-        """The path MTU to use now, or ``None`` while unknown (send over TCP)."""
+        """The settled path MTU, or ``None`` while unknown."""
+
+    @property
+    def node_mtu(self) -> int:
+        """The MTU routing uses for "packet too big" and MSS clamping."""
+        return self.mtu or self.settings.ceiling
+
+    @property
+    def udp_limit(self) -> int | None:
+        """Largest packet to send by UDP now: 0 means TCP only, ``None`` no limit."""
+        return None
+
+    def start(self, now: float) -> None:  # noqa: B027 - optional hook, no-op by default
+        """A usable key for the peer arrived: probing may begin."""
+
+    def stop(self) -> None:  # noqa: B027 - optional hook, no-op by default
+        """The peer's reachability changed: forget progress, cancel timers."""
+
+    def send_too_big(self, size: int) -> None:  # noqa: B027 - optional hook, no-op by default
+        """A UDP send of ``size`` bytes failed with EMSGSIZE."""
 
     @abc.abstractmethod
     def due_probes(self, now: float) -> list[int]:
@@ -57,4 +81,4 @@ class MTUStrategy(abc.ABC):
 
     @abc.abstractmethod
     def reset(self, now: float) -> None:
-        """Forget what was learned (the peer's address changed)."""
+        """Start over: :meth:`stop`, then :meth:`start`."""

@@ -112,6 +112,8 @@ class PluginManager:
             module = importlib.import_module(module_name)
         except ImportError as err:
             raise PluginError(f"cannot load plugin module {module_name!r}: {err}") from None
+        if self.pm.is_registered(module):
+            return  # already loaded through its entry point
         self.pm.register(module, name=module_name)
 
     @property

@@ -12,6 +12,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tinca.core.keys import KeygenRequest
+from tinca.plugins.ciphers.legacy.rsa_keys import generate_rsa_keys
+
 TINCAD = [sys.executable, "-m", "tinca.core.cli.tincad"]
 TINCA = [sys.executable, "-m", "tinca.core.cli.tinca"]
 
@@ -45,9 +48,14 @@ def make_net(base: Path, name: str = "alpha", extra: str = "", host_extra: str =
         base,
         {
             "tinc.conf": f"Name = {name}\nDeviceType = dummy\nBindToAddress = 127.0.0.1\n{extra}",
-            f"hosts/{name}": f"Port = {port}\n{host_extra}",
+            f"hosts/{name}": f"Port = {port}\n",
         },
     )
+    # A node needs its key pair, as tincd does (tincad -K makes the same files).
+    generate_rsa_keys(KeygenRequest(confbase=base, name=name, bits=1024))
+    if host_extra:
+        with (base / "hosts" / name).open("a") as host:
+            host.write(host_extra)
     return port
 
 

@@ -45,7 +45,7 @@ _IDENTITY = [
         "Routing: by Subnet (router), by learned MAC address (switch), or to everyone (hub).",
         default="router",
         scope=SERVER,
-        implemented=False,
+        implemented=True,
     ),
     Variable(
         "Forwarding",
@@ -53,7 +53,7 @@ _IDENTITY = [
         "Packets meant for other nodes: drop them, relay them, or hand them to the kernel.",
         default="internal",
         scope=SERVER,
-        implemented=False,
+        implemented=True,
     ),
     Variable(
         "Broadcast",
@@ -61,7 +61,7 @@ _IDENTITY = [
         "How broadcasts spread: not at all, along the minimum spanning tree, or to direct peers.",
         default="mst",
         scope=SERVER,
-        implemented=False,
+        implemented=True,
     ),
     Variable(
         "BroadcastSubnet",
@@ -78,7 +78,7 @@ _IDENTITY = [
         "A subnet this node owns, optionally with a #weight to prefer among owners.",
         scope=HOST,
         multiple=True,
-        implemented=False,
+        implemented=True,
     ),
     Variable(
         "StrictSubnets",
@@ -86,7 +86,7 @@ _IDENTITY = [
         "Accept only the subnets found in local host files, ignoring those peers announce.",
         default=False,
         scope=SERVER,
-        implemented=False,
+        implemented=True,
     ),
     Variable(
         "TunnelServer",
@@ -94,7 +94,7 @@ _IDENTITY = [
         "Keep peers apart: forward no peer's edges or subnets to others (implies StrictSubnets).",
         default=False,
         scope=SERVER,
-        implemented=False,
+        implemented=True,
     ),
     Variable(
         "DirectOnly",
@@ -102,7 +102,7 @@ _IDENTITY = [
         "Send packets only to nodes reachable directly, never through relays.",
         default=False,
         scope=SERVER,
-        implemented=False,
+        implemented=True,
     ),
     Variable(
         "IndirectData",
@@ -110,7 +110,7 @@ _IDENTITY = [
         "This host takes no direct UDP; others reach it via a node it is connected to.",
         default=False,
         scope=BOTH,
-        implemented=False,
+        implemented=True,
     ),
     Variable(
         "TCPOnly",
@@ -118,14 +118,14 @@ _IDENTITY = [
         "Carry data packets over the TCP meta connection only (implies IndirectData).",
         default=False,
         scope=BOTH,
-        implemented=False,
+        implemented=True,
     ),
     Variable(
         "Weight",
         Integer(),
         "Edge weight for connections with this host; the handshake round trip in ms when unset.",
         scope=HOST,
-        implemented=False,
+        implemented=True,
     ),
     Variable(
         "Compression",
@@ -133,7 +133,7 @@ _IDENTITY = [
         "Compression for packets sent to us: 0 none, 1-9 zlib, 10-11 LZO, 12 LZ4 (1.1 only).",
         default=0,
         scope=BOTH,
-        implemented=False,
+        implemented=True,
     ),
     Variable(
         "DecrementTTL",
@@ -141,7 +141,7 @@ _IDENTITY = [
         "Lower the TTL or hop limit of routed IP packets, dropping those that reach zero.",
         default=False,
         scope=SERVER,
-        implemented=False,
+        implemented=True,
     ),
     Variable(
         "PriorityInheritance",
@@ -157,7 +157,7 @@ _IDENTITY = [
         "Seconds a MAC address learned in switch mode stays known without traffic.",
         default=600,
         scope=SERVER,
-        implemented=False,
+        implemented=True,
     ),
     Variable(
         "Hostnames",
@@ -308,7 +308,7 @@ _DEVICE = [
         "Set IFF_ONE_QUEUE on the Linux tun/tap device.",
         default=False,
         scope=SERVER,
-        implemented=False,
+        implemented=True,
     ),
     Variable(
         "DeviceStandby",
@@ -343,7 +343,7 @@ _TIMERS = [
         "Seconds of silence on a meta connection before we send a PING (below 1 means a day).",
         default=60,
         scope=SERVER,
-        implemented=False,
+        implemented=True,
     ),
     Variable(
         "PingTimeout",
@@ -351,7 +351,7 @@ _TIMERS = [
         "Seconds to wait for a PONG before dropping the connection (capped at PingInterval).",
         default=5,
         scope=SERVER,
-        implemented=False,
+        implemented=True,
     ),
     Variable(
         "MaxTimeout",
@@ -359,7 +359,7 @@ _TIMERS = [
         "Upper bound in seconds of the growing delay between attempts to reconnect to a peer.",
         default=900,
         scope=SERVER,
-        implemented=False,
+        implemented=True,
     ),
     Variable(
         "MinTimeout",
@@ -375,7 +375,7 @@ _TIMERS = [
         "Seconds before this node makes fresh data-channel keys and tells its peers.",
         default=3600,
         scope=SERVER,
-        implemented=False,
+        implemented=True,
     ),
     Variable(
         "ReplayWindow",
@@ -383,7 +383,7 @@ _TIMERS = [
         "Bytes of the window for late UDP packets; 16 in 1.0, 32 in 1.1, 0 turns it off.",
         default=16,
         scope=SERVER,
-        implemented=False,
+        implemented=True,
     ),
     Variable(
         "MaxOutputBufferSize",
@@ -440,14 +440,14 @@ _PROCESS = [
         Text(),
         "Program that runs tinc-up and the other scripts, given the script path as its argument.",
         scope=SERVER,
-        implemented=False,
+        implemented=True,
     ),
     Variable(
         "ScriptsExtension",
         Text(),
         "Suffix added to script names when looking them up, e.g. .py (tinc 1.1; none by default).",
         scope=SERVER,
-        implemented=False,
+        implemented=True,
         since="1.1",
     ),
 ]

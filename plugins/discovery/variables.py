@@ -19,7 +19,7 @@ VARIABLES: list[Variable] = [
         "A node to keep a meta connection to; its host file says where to find it.",
         scope=Scope.SERVER,
         multiple=True,
-        implemented=False,
+        implemented=True,
     ),
     Variable(
         "Address",
@@ -27,7 +27,7 @@ VARIABLES: list[Variable] = [
         "A public address (name or IP, and optionally port) at which this host can be reached.",
         scope=Scope.HOST,
         multiple=True,
-        implemented=False,
+        implemented=True,
     ),
     Variable(
         "LocalDiscovery",

@@ -7,6 +7,7 @@ from tinca.core.config.variables import Variable
 from tinca.core.hookspecs import Register
 from tinca.core.markers import hookimpl
 from tinca.plugins.mtu.fixed import FixedMTU
+from tinca.plugins.mtu.tinc10 import Tinc10Probing
 from tinca.plugins.mtu.variables import VARIABLES
 
 
@@ -18,5 +19,11 @@ def tinca_config_variables() -> list[Variable]:
 
 @hookimpl
 def tinca_register_mtu_strategies(register: Register) -> None:
-    """Offer ``fixed`` (no probing; PMTU or 1518)."""
+    """Offer ``tinc10`` (tincd 1.0.36's probing) and ``fixed`` (no probing)."""
+    register(
+        "tinc10",
+        Tinc10Probing,
+        doc="tincd 1.0.36 path MTU discovery: random-size probe rounds, "
+        "keep-alive every PingInterval",
+    )
     register("fixed", FixedMTU, doc="no probing: the path MTU is PMTU (or 1518)")

@@ -19,14 +19,14 @@ VARIABLES: list[Variable] = [
         "Probe the path MTU to peers over UDP; off by default when TCPOnly is set.",
         default=True,
         scope=Scope.BOTH,
-        implemented=False,
+        implemented=True,
     ),
     Variable(
         "PMTU",
         Integer(),
         "Upper bound for the path MTU to a peer; when unset the limit is tinc's MTU, 1518.",
         scope=Scope.BOTH,
-        implemented=False,
+        implemented=True,
     ),
     Variable(
         "ClampMSS",
@@ -34,7 +34,7 @@ VARIABLES: list[Variable] = [
         "Lower the MSS of TCP SYN packets through the tunnel to fit the path MTU.",
         default=True,
         scope=Scope.BOTH,
-        implemented=False,
+        implemented=True,
     ),
     Variable(
         "MTUInfoInterval",

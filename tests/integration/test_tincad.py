@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import TINCAD, free_port, make_net, run, running, write_files
+from tinca.core.keys import KeygenRequest
+from tinca.plugins.ciphers.legacy.rsa_keys import generate_rsa_keys
 
 
 def pidfile_args(tmp_path: Path) -> list[str]:
@@ -134,6 +136,7 @@ def test_toml_configuration_runs_the_same(tmp_path: Path) -> None:
             )
         },
     )
+    generate_rsa_keys(KeygenRequest(confbase=tmp_path, name=None, bits=1024))
     with running(["-c", str(toml / "net.toml"), "-D", "-d1"], tmp_path) as d:
         assert f"Listening on 127.0.0.1 port {port}" in d.wait_for("Ready")
 
@@ -162,8 +165,13 @@ def test_port_abc_is_a_one_line_error_with_file_and_line(tmp_path: Path) -> None
 def test_broken_pem_block_is_a_one_line_error(tmp_path: Path) -> None:
     net = tmp_path / "net"
     make_net(net, host_extra="-----BEGIN RSA PUBLIC KEY-----\nMIGJAoGBAO+l4GkrS\n")
+    begin = (net / "hosts" / "alpha").read_text().splitlines().index(
+        "-----BEGIN RSA PUBLIC KEY-----", 3
+    )
     line = start_error(tmp_path, net)
-    assert line.startswith(f"{net}/hosts/alpha:2: PEM block 'RSA PUBLIC KEY' is not terminated")
+    assert line.startswith(
+        f"{net}/hosts/alpha:{begin + 1}: PEM block 'RSA PUBLIC KEY' is not terminated"
+    )
 
 
 def test_missing_host_file_for_name(tmp_path: Path) -> None:

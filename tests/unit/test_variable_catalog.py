@@ -103,6 +103,14 @@ ALL_NAMES = [*TINC_NAMES, *TINCA_OWN]
 IMPLEMENTED = {
     "Name", "Port", "DeviceType", "Device", "Interface", "AddressFamily",
     "BindToAddress", "ListenAddress", "MTUStrategy", "Discovery", "LoadPlugin", "BlockPlugin",
+    # the node (tinc 1.0 protocol, graph, routing, data path)
+    "Address", "Broadcast", "Cipher", "ClampMSS", "Compression", "ConnectTo", "DecrementTTL",
+    "Digest", "DirectOnly", "Forwarding", "IndirectData", "KeyExpire", "MACExpire", "MACLength",
+    "MaxTimeout", "Mode", "PMTU", "PMTUDiscovery", "PingInterval", "PingTimeout", "PrivateKey",
+    "PrivateKeyFile", "PublicKey", "PublicKeyFile", "ReplayWindow", "StrictSubnets", "Subnet",
+    "TCPOnly", "TunnelServer", "Weight",
+    # devices and scripts
+    "IffOneQueue", "ScriptsInterpreter", "ScriptsExtension",
 }  # fmt: skip
 
 

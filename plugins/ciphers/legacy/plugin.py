@@ -10,6 +10,7 @@ from tinca.core.hookspecs import Register
 from tinca.core.markers import hookimpl
 from tinca.plugins.ciphers.legacy import evp
 from tinca.plugins.ciphers.legacy.rsa_keys import generate_rsa_keys
+from tinca.plugins.ciphers.legacy.suite import LegacySuite
 from tinca.plugins.ciphers.legacy.variables import VARIABLES
 
 
@@ -22,6 +23,12 @@ def tinca_register_key_generators(register: Register) -> None:
         doc="RSA key pair for tinc 1.0's meta protocol: rsa_key.priv and the PEM block in "
         "hosts/NAME (default 2048 bits)",
     )
+
+
+@hookimpl
+def tinca_register_cipher_suites(register: Register) -> None:
+    """Offer ``legacy``: tinc 1.0's protocol 17.0 (RSA, EVP cipher and digest)."""
+    register("legacy", LegacySuite, doc="tinc 1.0 protocol 17.0: RSA meta auth, EVP packets")
 
 
 @hookimpl

@@ -1,0 +1,10 @@
+"""tinc's meta protocol, sans-IO: request lines and flood bookkeeping.
+
+:mod:`.requests` turns request lines into frozen dataclasses and back;
+:mod:`.past` remembers flooded requests so that each is handled once.
+"""
+
+from tinca.core.meta.past import PastRequests
+from tinca.core.meta.requests import Request, RequestError, RequestType, parse_request
+
+__all__ = ["PastRequests", "Request", "RequestError", "RequestType", "parse_request"]

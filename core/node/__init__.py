@@ -1,0 +1,1 @@
+"""The node: meta protocol, data path and the I/O shell that runs them."""

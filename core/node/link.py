@@ -1,0 +1,120 @@
+"""One meta connection's I/O: an asyncio protocol around a sans-IO meta session.
+
+It shuttles bytes between the TCP transport and the cipher suite's
+:class:`~tinca.core.suite.MetaSession`, and hands the resulting events to the
+node: activation, request lines, and packets sent over TCP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from tinca.core.errors import TincaError
+from tinca.core.logs import DEBUG_CONNECTIONS, level_for
+from tinca.core.suite import Authenticated, MetaSession, PacketReceived, RequestLine
+
+if TYPE_CHECKING:
+    from tinca.core.node.outgoing import Outgoing
+    from tinca.core.node.shell import NodeRuntime
+
+log = logging.getLogger("tinca")
+CONNECTIONS = level_for(DEBUG_CONNECTIONS)
+
+
+class MetaLink(asyncio.Protocol):
+    """A TCP meta connection (implements :class:`tinca.core.node.state.Link`)."""
+
+    def __init__(
+        self,
+        runtime: NodeRuntime,
+        session: MetaSession,
+        address: tuple[str, str],
+        outgoing: Outgoing | None = None,
+        name: str | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.session = session
+        self.address = address
+        self.outgoing = outgoing
+        self.name = name
+        self.active = False
+        self.options = 0
+        self.pinged = False
+        self.last_ping_time = runtime.clock()
+        self.edge_weight: int | None = None
+        self.mst = False
+        self.closed = False
+        self.transport: asyncio.Transport | None = None
+
+    @property
+    def hostname(self) -> str:
+        """``host port P`` as tincd prints a peer's address."""
+        return f"{self.address[0]} port {self.address[1]}"
+
+    # ------------------------------------------------------------- asyncio side
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Send the suite's opening bytes (both sides send ID)."""
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
+        self.transport.write(self.session.initiate())
+
+    def data_received(self, data: bytes) -> None:
+        """Feed the session; act on every event it returns."""
+        if self.closed:
+            return
+        self.last_ping_time = self.runtime.clock()  # any traffic proves the peer alive
+        try:
+            events = self.session.receive_data(data)
+        except TincaError as err:
+            who = self.name or "unknown peer"
+            log.error("Error on meta connection with %s (%s): %s", who, self.hostname, err)
+            self.close(report=self.active)
+            return
+        reply = self.session.data_to_send()
+        if reply and self.transport is not None:
+            self.transport.write(reply)
+        protocol = self.runtime.protocol
+        for event in events:
+            if self.closed:
+                return
+            if isinstance(event, RequestLine):
+                protocol.handle(self, event.line)
+            elif isinstance(event, PacketReceived):
+                self.runtime.datapath.receive_tcp_packet(self, event.data)
+            elif isinstance(event, Authenticated):
+                self.name = event.peer_name
+                protocol.activate(self, event)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """The peer closed or the socket failed: clean up like tincd."""
+        if not self.closed:
+            if self.active:
+                log.log(CONNECTIONS, "Connection closed by %s (%s)", self.name, self.hostname)
+            self._finish(report=True)
+
+    # ------------------------------------------------------------- Link side
+
+    def send_line(self, line: str) -> None:
+        """Encrypt and send one request line."""
+        if self.transport is not None and not self.closed:
+            self.transport.write(self.session.send_request(line))
+
+    def send_packet(self, packet: bytes) -> None:
+        """Send a VPN packet over this connection (tinc's PACKET)."""
+        if self.transport is not None and not self.closed:
+            self.transport.write(self.session.send_packet(packet))
+
+    def close(self, report: bool) -> None:
+        """Close the socket and tell the node (once)."""
+        if self.closed:
+            return
+        if self.transport is not None:
+            self.transport.close()
+        self._finish(report)
+
+    def _finish(self, report: bool) -> None:
+        self.closed = True
+        self.runtime.protocol.connection_closed(self, report)
+        self.runtime.link_closed(self)

@@ -1,0 +1,545 @@
+"""The node's I/O shell: sockets, timers and the wiring between the parts.
+
+:class:`NodeRuntime` builds the node from a validated configuration stack —
+the cipher suite, graph, subnet table, router, meta protocol and data path —
+and connects them to the event loop: accepting and making meta connections
+(with tincd's back-off), reading UDP datagrams and device packets in
+batches, and a one-second tick for pings, key expiry, MAC expiry and MTU
+probes. Everything it decides is delegated to the sans-IO parts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+
+from tinca.core.config.model import Configuration
+from tinca.core.device import Device
+from tinca.core.discovery import Candidate
+from tinca.core.errors import ConfigError, PluginError, TincaError
+from tinca.core.events import HostEvent, NodeEvent, SubnetEvent
+from tinca.core.graph import Graph, GraphUpdate
+from tinca.core.listeners import Listener
+from tinca.core.logs import DEBUG_CONNECTIONS, level_for
+from tinca.core.meta import requests as rq
+from tinca.core.mtu import MTUSettings
+from tinca.core.node.datapath import DataPath
+from tinca.core.node.link import MetaLink
+from tinca.core.node.outgoing import Outgoing
+from tinca.core.node.protocol import Lifecycle, MetaProtocol, ProtocolSettings
+from tinca.core.node.state import Peer
+from tinca.core.route.router import Router
+from tinca.core.route.subnet_table import SubnetTable
+from tinca.core.stack import Stack
+from tinca.core.subnet import Subnet
+from tinca.core.suite import MetaParams, SuiteContext
+
+log = logging.getLogger("tinca")
+CONNECTIONS = level_for(DEBUG_CONNECTIONS)
+
+UDP_BATCH = 64
+"""Datagrams (and device packets) taken per loop wake-up."""
+TICK = 1.0
+"""Seconds between housekeeping rounds."""
+
+
+def own_options(config: Configuration) -> int:
+    """Our option bits as tincd's setup_myself computes them."""
+    options = 0
+    if config.lookup("IndirectData", None):
+        options |= rq.OPTION_INDIRECT
+    tcponly = bool(config.lookup("TCPOnly", None))
+    if tcponly:
+        options |= rq.OPTION_TCPONLY | rq.OPTION_INDIRECT
+    pmtu = config.lookup("PMTUDiscovery", None)
+    if pmtu if pmtu is not None else not tcponly:
+        options |= rq.OPTION_PMTU_DISCOVERY
+    clamp = config.lookup("ClampMSS", None)
+    if clamp is None or clamp:
+        options |= rq.OPTION_CLAMP_MSS
+    return options
+
+
+class NodeRuntime:
+    """A running node on an asyncio loop."""
+
+    def __init__(
+        self,
+        stack: Stack,
+        node_event: NodeEvent,
+        device: Device,
+        listeners: list[Listener],
+        fire: Callable[..., None],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.stack = stack
+        self.config = config = stack.config
+        self.node_event = node_event
+        self.device = device
+        self.listeners = listeners
+        self.fire = fire
+        self.clock = clock
+        self.myself = config.name or ""
+        self.options = own_options(config)
+        self.port = str(listeners[0].address[1]) if listeners else str(config.lookup("Port"))
+        self.ping_interval = int(config.lookup("PingInterval"))
+        self.ping_timeout = int(config.lookup("PingTimeout"))
+        self.max_timeout = int(config.lookup("MaxTimeout"))
+        self.key_lifetime = int(config.lookup("KeyExpire"))
+        self.key_expires = clock() + self.key_lifetime
+        manager = stack.manager
+        self.suite = manager.registry("tinca_register_cipher_suites").get("legacy").value(
+            SuiteContext(config, self.myself, os.urandom, clock, self._compression)
+        )
+        self.graph = Graph(self.myself, self.options)
+        self.subnets = SubnetTable(self.graph.reachable)
+        mode = str(config.lookup("Mode") or "router").lower()
+        self.mode = mode
+        self.router = Router(
+            self.myself,
+            mode,  # type: ignore[arg-type]
+            self.subnets,
+            forwarding=str(config.lookup("Forwarding") or "internal").lower(),  # type: ignore[arg-type]
+            broadcast=str(config.lookup("Broadcast") or "mst").lower(),  # type: ignore[arg-type]
+            decrement_ttl=bool(config.lookup("DecrementTTL", None)),
+            directonly=bool(config.lookup("DirectOnly", None)),
+            tunnelserver=bool(config.lookup("TunnelServer", None)),
+            mac_expire=float(config.lookup("MACExpire") or 600),
+            options=self.options,
+            mtu=self._peer_mtu,
+            clock=clock,
+        )
+        self.protocol = MetaProtocol(
+            myself=self.myself,
+            my_options=self.options,
+            settings=ProtocolSettings(
+                tunnelserver=bool(config.lookup("TunnelServer", None)),
+                strictsubnets=bool(config.lookup("StrictSubnets", None))
+                or bool(config.lookup("TunnelServer", None)),
+                pmtu=config.lookup("PMTU", None),
+            ),
+            graph=self.graph,
+            subnets=self.subnets,
+            suite=self.suite,
+            clock=clock,
+            random=os.urandom,
+            on_lifecycle=self._lifecycle,
+            on_graph=self._graph_changed,
+            on_key=self._key_arrived,
+            on_subnet_roamed=self.router.roamed,
+            host_settings=self._host_settings,
+        )
+        self.datapath = DataPath(self.protocol, self.router, device, self._send_datagram, clock)
+        self.outgoing: dict[str, Outgoing] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._tick_handle: asyncio.TimerHandle | None = None
+        #: called when the node cannot go on (the daemon stops)
+        self.on_fatal: Callable[[], None] | None = None
+        self._last_check = clock()
+
+    # ------------------------------------------------------------------ set-up
+
+    def _compression(self, level: int) -> object | None:
+        if not level:
+            return None
+        registry = self.stack.manager.registry("tinca_register_compressions")
+        try:
+            return registry.get(str(level)).value
+        except PluginError as err:
+            raise ConfigError(f"Compression = {level}: {err}") from None
+
+    def _host_settings(self, name: str) -> dict[str, object]:
+        try:
+            host = self.config.host(name)
+        except ConfigError:
+            return {}
+        return {"PMTU": host.get("PMTU", None), "ClampMSS": host.get("ClampMSS", None)}
+
+    def load_own_subnets(self) -> None:
+        """Our Subnet lines (tinc.conf or hosts/NAME), then subnet-up for each."""
+        texts = list(self.config.server.get_all("Subnet"))
+        own = self.config.own_host()
+        texts += [t for t in own.get_all("Subnet") if t not in texts]
+        for text in texts:
+            subnet = Subnet.parse(text)
+            self.subnets.add(self.myself, subnet)
+        for subnet in self.subnets.subnets_of(self.myself):
+            self._lifecycle(Lifecycle("subnet-up", self.myself, None, subnet))
+
+    def unload_own_subnets(self) -> None:
+        """subnet-down for our own subnets at shutdown, before tinc-down."""
+        for subnet in self.subnets.subnets_of(self.myself):
+            self._lifecycle(Lifecycle("subnet-down", self.myself, None, subnet))
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start accepting, reading and connecting."""
+        self.loop = loop
+        for listener in self.listeners:
+            loop.add_reader(listener.tcp.fileno(), self._accept, listener.tcp)
+            loop.add_reader(listener.udp.fileno(), self._read_udp, listener.udp)
+        if self.device.fileno() is not None:
+            loop.add_reader(self.device.fileno(), self._read_device)
+        for name in self.config.server.get_all("ConnectTo"):
+            if name == self.myself:
+                continue
+            self._start_outgoing(name)
+        self._tick_handle = loop.call_later(TICK, self._tick)
+
+    def stop(self) -> None:
+        """Close every connection (without DEL_EDGE, as tincd at exit)."""
+        loop = self.loop
+        if loop is None:
+            return
+        if self._tick_handle is not None:
+            self._tick_handle.cancel()
+        for task in list(self.tasks):
+            task.cancel()
+        for listener in self.listeners:
+            loop.remove_reader(listener.tcp.fileno())
+            loop.remove_reader(listener.udp.fileno())
+        if self.device.fileno() is not None:
+            loop.remove_reader(self.device.fileno())
+        for outgoing in self.outgoing.values():
+            outgoing.connected = True  # no reconnects while shutting down
+        for link in list(self.protocol.links):
+            link.close(report=False)
+
+    # ------------------------------------------------------------------ events
+
+    def _lifecycle(self, event: Lifecycle) -> None:
+        address = event.address
+        host, port = (address[0], int(address[1]) if address[1].isdigit() else None) if (
+            address
+        ) else (None, None)
+        if event.node == self.myself and event.kind.startswith("subnet"):
+            host = port = None
+        if event.kind in ("host-up", "host-down"):
+            hook = "tinca_host_up" if event.kind == "host-up" else "tinca_host_down"
+            self.fire(hook, event=HostEvent(self.node_event, event.node, host, port))
+        else:
+            assert event.subnet is not None
+            hook = "tinca_subnet_up" if event.kind == "subnet-up" else "tinca_subnet_down"
+            subnet = event.subnet
+            self.fire(
+                hook,
+                event=SubnetEvent(
+                    self.node_event,
+                    event.node,
+                    subnet.format() if hasattr(subnet, "format") else str(subnet),
+                    subnet.weight,
+                    host,
+                    port,
+                ),
+            )
+
+    def _graph_changed(self, update: GraphUpdate) -> None:
+        self.router.apply(update)
+        for name, route in update.routes.items():
+            peer = self.protocol.peers.get(name)
+            if peer is None:
+                continue
+            if route.reachable:
+                self.datapath.remember_address(peer)
+            else:
+                self.datapath.by_address.pop(peer.udp_address, None) if peer.udp_address else None
+        for link in self.protocol.links:
+            link.mst = (link.name or "") in update.mst_peers
+
+    def _key_arrived(self, peer: Peer) -> None:
+        self.datapath.remember_address(peer)
+        strategy = peer.mtu_strategy
+        if strategy is None:
+            strategy = peer.mtu_strategy = self._mtu_strategy(peer)
+        if peer.options & rq.OPTION_PMTU_DISCOVERY:
+            strategy.start(self.clock())
+
+    def _mtu_strategy(self, peer: Peer):  # type: ignore[no-untyped-def]
+        try:
+            host = self.config.host(peer.name)
+            name = host.get("MTUStrategy", None)
+            pmtu = host.get("PMTU", None)
+            discovery = host.get("PMTUDiscovery", None)
+        except ConfigError:
+            name = pmtu = discovery = None
+        name = name or self.config.lookup("MTUStrategy") or "tinc10"
+        settings = MTUSettings(
+            pmtu=pmtu or self.config.lookup("PMTU", None),
+            discovery=bool(peer.options & rq.OPTION_PMTU_DISCOVERY)
+            if discovery is None
+            else bool(discovery),
+            ping_interval=self.ping_interval,
+            ping_timeout=self.ping_timeout,
+        )
+        factory = self.stack.manager.registry("tinca_register_mtu_strategies").get(name).value
+        return factory(settings)
+
+    def _peer_mtu(self, name: str) -> int:
+        peer = self.protocol.peers.get(name)
+        if peer is None or peer.mtu_strategy is None:
+            return peer.mtu if peer is not None else 1518
+        return peer.mtu_strategy.node_mtu
+
+    # ------------------------------------------------------------------ UDP and device
+
+    def _send_datagram(self, payload: bytes, address: tuple[str, int]) -> None:
+        family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        for listener in self.listeners:
+            if listener.udp.family == family:
+                try:
+                    listener.udp.sendto(payload, address)
+                except BlockingIOError:
+                    pass  # the kernel's buffer is full: drop, as tincd does
+                return
+
+    def _read_udp(self, udp: socket.socket) -> None:
+        receive = self.datapath.receive_datagram
+        for _ in range(UDP_BATCH):
+            try:
+                data, address = udp.recvfrom(2048)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as err:
+                log.debug("Receiving packet failed: %s", err)
+                return
+            receive(data, (address[0], address[1]))
+
+    def _read_device(self) -> None:
+        try:
+            packets = self.device.read_batch(UDP_BATCH)
+        except TincaError as err:
+            # The device is gone (interface deleted): nothing left to serve.
+            log.error("%s; stopping", err)
+            if self.on_fatal is not None:
+                self.on_fatal()
+            return
+        if packets:
+            self.datapath.from_device(packets)
+            if self.mode == "switch":
+                for subnet in self.router.take_learned():
+                    self.protocol.broadcast(rq.AddSubnet(self.protocol.nonce(), self.myself,
+                                                         subnet))
+
+    # ------------------------------------------------------------------ meta connections
+
+    def _params(self, outgoing: bool, expected: str | None) -> MetaParams:
+        return MetaParams(self.myself, outgoing, expected, self.port, self.options, self.clock)
+
+    def _accept(self, server: socket.socket) -> None:
+        try:
+            sock, peer = server.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as err:
+            log.error("Accepting a new connection failed: %s", err)
+            return
+        host, port = peer[0], str(peer[1])
+        log.log(CONNECTIONS, "Connection from %s port %s", host, port)
+        link = MetaLink(self, self.suite.meta_session(self._params(False, None)), (host, port))
+        self.protocol.link_added(link)
+        self._spawn(self._attach(link, sock))
+
+    async def _attach(self, link: MetaLink, sock: socket.socket) -> None:
+        assert self.loop is not None
+        sock.setblocking(False)
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            await self.loop.connect_accepted_socket(lambda: link, sock)
+        except OSError as err:
+            log.error("Could not attach connection from %s: %s", link.hostname, err)
+            link.close(report=False)
+
+    def _spawn(self, coroutine) -> None:  # type: ignore[no-untyped-def]
+        assert self.loop is not None
+        task = self.loop.create_task(coroutine)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def _start_outgoing(self, name: str) -> None:
+        outgoing = self.outgoing.get(name)
+        if outgoing is None:
+            outgoing = self.outgoing[name] = Outgoing(name)
+        outgoing.connected = False
+        outgoing.next_attempt = self.clock()
+        self._spawn(self._connect(outgoing))
+
+    def _candidates(self, name: str) -> list[Candidate]:
+        methods = self.config.lookup("Discovery") or ("static",)
+        registry = self.stack.manager.registry("tinca_register_discovery")
+        found: list[Candidate] = []
+        for method in methods:
+            found.extend(registry.get(method).value(self.config).candidates(name))
+        return found
+
+    def _bind_address(self, family: int) -> tuple | None:
+        """tincd binds outgoing sockets to its listening address when it has
+        exactly one of that family (do_outgoing_connection)."""
+        same = [each for each in self.listeners if each.tcp.family == family]
+        if len(same) != 1:
+            return None
+        address = same[0].tcp.getsockname()
+        return (address[0], 0, *address[2:])
+
+    async def _resolve(self, outgoing: Outgoing) -> None:
+        """Start a round: every address of every candidate, in order."""
+        assert self.loop is not None
+        outgoing.pending = []
+        candidates = self._candidates(outgoing.name)
+        if not candidates:
+            log.error("No address specified for %s", outgoing.name)
+        for candidate in candidates:
+            try:
+                infos = await self.loop.getaddrinfo(
+                    candidate.host, candidate.port, type=socket.SOCK_STREAM
+                )
+            except (OSError, UnicodeError) as err:
+                log.log(CONNECTIONS, "Could not resolve %s: %s", candidate.host, err)
+                continue
+            outgoing.pending.extend(infos)
+
+    async def _connect(self, outgoing: Outgoing, fresh: bool = True) -> None:
+        """Try the round's next addresses; when none is left, back off.
+
+        A lost connection continues the round where it left off, so, as in
+        tincd, a peer that keeps dropping us is retried with growing delays.
+        """
+        assert self.loop is not None
+        name = outgoing.name
+        if fresh:
+            await self._resolve(outgoing)
+        while outgoing.pending:
+            family, kind, proto, _, address = outgoing.pending.pop(0)
+            host, port = address[0], str(address[1])
+            log.log(CONNECTIONS, "Trying to connect to %s (%s port %s)", name, host, port)
+            sock = socket.socket(family, kind, proto)
+            sock.setblocking(False)
+            try:
+                bind = self._bind_address(family)
+                if bind is not None:
+                    sock.bind(bind)
+                await asyncio.wait_for(
+                    self.loop.sock_connect(sock, address), timeout=self.ping_timeout
+                )
+            except (OSError, TimeoutError) as err:
+                sock.close()
+                log.log(CONNECTIONS, "%s port %s: %s", host, port, err or "timed out")
+                continue
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            link = MetaLink(
+                self, self.suite.meta_session(self._params(True, name)), (host, port),
+                outgoing=outgoing, name=name,
+            )
+            self.protocol.link_added(link)
+            try:
+                await self.loop.create_connection(lambda link=link: link, sock=sock)
+            except OSError as err:
+                link.close(report=False)
+                log.log(CONNECTIONS, "Could not use connection to %s: %s", name, err)
+                continue
+            return
+        log.log(CONNECTIONS, "Could not set up a meta connection to %s", name)
+        outgoing.failed_round(self.clock(), self.max_timeout)
+        log.log(CONNECTIONS, "Trying to re-establish outgoing connection in %d seconds",
+                outgoing.timeout)
+
+    def link_closed(self, link: MetaLink) -> None:
+        """A connection ended; an outgoing one is re-established (terminate_connection)."""
+        outgoing = link.outgoing
+        if outgoing is None or self.loop is None or self.loop.is_closed():
+            return
+        if outgoing.connected:
+            return
+        self._spawn(self._connect(outgoing, fresh=False))
+
+    def retry(self) -> None:
+        """SIGALRM: retry outgoing connections now and ping every peer."""
+        now = self.clock()
+        for outgoing in self.outgoing.values():
+            outgoing.retry_now(now)
+        for link in self.protocol.active_links():
+            self.protocol.send_ping(link)
+
+    # ------------------------------------------------------------------ housekeeping
+
+    def _tick(self) -> None:
+        assert self.loop is not None
+        now = self.clock()
+        try:
+            self._housekeeping(now)
+        except TincaError as err:  # never let a bad peer stop the timer
+            log.error("%s", err)
+        self._tick_handle = self.loop.call_later(TICK, self._tick)
+
+    def _housekeeping(self, now: float) -> None:
+        # Outgoing connections whose back-off has passed.
+        active = {link.name for link in self.protocol.links if not link.closed}
+        for outgoing in self.outgoing.values():
+            if outgoing.name in active or outgoing.next_attempt > now:
+                continue
+            outgoing.next_attempt = float("inf")  # until this attempt finishes
+            self._spawn(self._connect(outgoing))
+        # MTU probes.
+        for peer in list(self.protocol.peers.values()):
+            strategy = peer.mtu_strategy
+            if strategy is None:
+                continue
+            wake = strategy.next_wakeup()
+            if wake is not None and wake <= now:
+                sizes = strategy.due_probes(now)
+                if sizes:
+                    self.datapath.send_probes(peer, sizes)
+        if self._last_check + self.ping_timeout > now:
+            return
+        self._last_check = now
+        self._check_links(now)
+        self.protocol.past.age(now)
+        if self.mode == "switch":
+            for subnet in self.router.expire(now):
+                self.protocol.broadcast(rq.DelSubnet(self.protocol.nonce(), self.myself, subnet))
+        if self.key_expires <= now:
+            self.protocol.expire_keys()
+            self.key_expires = now + self.key_lifetime
+
+    def _check_links(self, now: float) -> None:
+        """tincd's check_dead_connections."""
+        for link in list(self.protocol.links):
+            if not isinstance(link, MetaLink) or link.closed:
+                continue
+            if link.last_ping_time + self.ping_timeout > now:
+                continue
+            if link.active:
+                if link.pinged:
+                    log.log(CONNECTIONS, "%s (%s) didn't respond to PING in %d seconds",
+                            link.name, link.address[0], int(now - link.last_ping_time))
+                    link.close(report=True)
+                elif link.last_ping_time + self.ping_interval <= now:
+                    self.protocol.send_ping(link)
+            else:
+                log.log(CONNECTIONS, "Timeout from %s (%s) during authentication",
+                        link.name or "unknown", link.address[0])
+                link.close(report=False)
+
+    # ------------------------------------------------------------------ SIGHUP
+
+    def reconfigure(self, stack: Stack) -> None:
+        """Use a re-read configuration: new ConnectTo peers are dialled, and
+        connections to peers no longer listed stop being re-established;
+        connections that are unaffected stay up."""
+        self.stack = stack
+        self.config = stack.config
+        # Host files may have changed (keys, addresses): read them anew.
+        self.suite.context = dataclasses.replace(self.suite.context, config=stack.config)
+        wanted = {n for n in stack.config.server.get_all("ConnectTo") if n != self.myself}
+        for name in wanted - set(self.outgoing):
+            self._start_outgoing(name)
+        for name in set(self.outgoing) - wanted:
+            outgoing = self.outgoing.pop(name)
+            outgoing.connected = True  # stop re-establishing it
