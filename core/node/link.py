@@ -92,6 +92,12 @@ class MetaLink(asyncio.Protocol):
         if not self.closed:
             if self.active:
                 log.log(CONNECTIONS, "Connection closed by %s (%s)", self.name, self.hostname)
+            else:
+                # Worth a line even before authentication: it is how a peer
+                # with the wrong key usually ends (it cannot read our stream).
+                who = self.name or getattr(self.session, "peer_name", None) or "unknown peer"
+                log.log(CONNECTIONS, "Connection closed by %s (%s) during authentication",
+                        who, self.hostname)
             self._finish(report=True)
 
     # ------------------------------------------------------------- Link side
