@@ -34,7 +34,8 @@ def read_pid(path: Path) -> int | None:
     return int(first[0])
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (it may belong to another user)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -47,7 +48,7 @@ def _alive(pid: int) -> bool:
 def check_pidfile(path: Path, netname: str | None) -> None:
     """Refuse to start when a live daemon already holds the pidfile."""
     old = read_pid(path)
-    if old is not None and old != os.getpid() and _alive(old):
+    if old is not None and old != os.getpid() and pid_alive(old):
         net = f" for net `{netname}'" if netname else ""
         raise TincaError(f"A tincad is already running{net} with pid {old}.")
 

@@ -46,6 +46,8 @@ from pathlib import Path
 
 import pytest
 
+from tinca.core.pidfile import pid_alive
+
 NETNS_DIR = Path("/run/netns")
 CLONE_NEWNET = 0x40000000
 """setns(2) flag for network namespaces (<sched.h>)."""
@@ -367,16 +369,6 @@ class Namespace:
 # ---------------------------------------------------------------------------
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def sweep_stale_namespaces() -> list[str]:
     """Delete ``tinca-<pid>-*`` namespaces whose test process is gone."""
     removed = []
@@ -384,7 +376,7 @@ def sweep_stale_namespaces() -> list[str]:
         return removed
     for entry in NETNS_DIR.iterdir():
         found = re.fullmatch(rf"{PREFIX}(\d+)-.+", entry.name)
-        if found and not _pid_alive(int(found.group(1))):
+        if found and not pid_alive(int(found.group(1))):
             result = subprocess.run(
                 ["ip", "netns", "del", entry.name],
                 capture_output=True,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 import stat
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,10 +33,14 @@ class Node:
     ns: Namespace
     index: int
     connect_to: list[str] = field(default_factory=list)
+    #: underlay addresses for its host file's Address lines (default: ``underlay``)
+    addresses: list[str] = field(default_factory=list)
     conf: str = ""
     host_conf: str = ""
     confdir: Path = Path()
     process: Process | None = None
+    #: log files of every run of its daemon, oldest first
+    logfiles: list[Path] = field(default_factory=list)
 
     @property
     def overlay(self) -> str:
@@ -60,6 +65,7 @@ class Node:
         """Start the daemon in its namespace and wait until it is ready."""
         pidfile = lab.workdir / f"{self.name}.pid"
         self.process = self.ns.start(self.command(pidfile), label=f"{self.kind}-{self.name}")
+        self.logfiles.append(self.process.log)
         self.process.wait_for(r"Ready", timeout=20)
         return self.process
 
@@ -99,7 +105,8 @@ def build(
         ]
         (node.confdir / "tinc.conf").write_text("\n".join(x for x in lines if x) + "\n")
         subnet = f"{node.overlay}/32" if mode == "router" else ""
-        host_lines = [f"Address = {node.underlay}", "Port = 655"]
+        host_lines = [f"Address = {a}" for a in node.addresses or [node.underlay]]
+        host_lines.append("Port = 655")
         if subnet:
             host_lines.append(f"Subnet = {subnet}")
         if node.host_conf:
@@ -124,3 +131,60 @@ def make_nodes(lab: Lab, specs: list[tuple[str, str]]) -> list[Node]:
     lab.switch(spaces)
     pairs = zip(specs, spaces, strict=True)
     return [Node(name, kind, ns, i + 1) for i, ((name, kind), ns) in enumerate(pairs)]
+
+
+LINE_UNDERLAYS = ("198.51.100.0/24", "203.0.113.0/24")
+"""The two underlay networks of a line: first end to middle, middle to last end."""
+
+
+def make_line(lab: Lab, specs: list[tuple[str, str]]) -> list[Node]:
+    """Three nodes in a line: the ends reach only the middle one.
+
+    The first end and the middle share a veth pair on 198.51.100.0/24, the
+    middle and the last end one on 203.0.113.0/24; the ends have no route to
+    each other. The middle node's host file lists both of its addresses (the
+    one the first end can reach first), and both ends ``ConnectTo`` it.
+    """
+    if len(specs) != 3:
+        raise ValueError("a line has three nodes")
+    spaces = [lab.namespace(name[:12]) for name, _ in specs]
+    first, middle, last = spaces
+    _, middle_left = lab.link(first, middle, subnet=LINE_UNDERLAYS[0])
+    middle_right, _ = lab.link(middle, last, subnet=LINE_UNDERLAYS[1])
+    nodes = [Node(name, kind, ns, i + 1) for i, ((name, kind), ns) in enumerate(
+        zip(specs, spaces, strict=True))]
+    nodes[1].addresses = [middle_left, middle_right]
+    nodes[0].connect_to = nodes[2].connect_to = [nodes[1].name]
+    return nodes
+
+
+def start_all(lab: Lab, nodes: list[Node]) -> None:
+    """Start every node, in order."""
+    for node in nodes:
+        node.start(lab)
+
+
+def ping_until(ns: Namespace, address: str, timeout: float, size: int | None = None) -> bool:
+    """Ping once a second until a reply comes (True) or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ns.ping(address, count=1, wait=1, size=size).ok:
+            return True
+    return False
+
+
+def udp_counters(ns: Namespace) -> tuple[int, int]:
+    """UDP datagrams (received, sent) in ``ns`` so far; /proc/net/snmp is per namespace."""
+    lines = ns.run(["cat", "/proc/net/snmp"]).stdout.splitlines()
+    names, values = [line.split() for line in lines if line.startswith("Udp:")][:2]
+    return int(values[names.index("InDatagrams")]), int(values[names.index("OutDatagrams")])
+
+
+def logs(nodes: list[Node], tail: int = 60) -> str:
+    """The last ``tail`` lines of every log of these nodes, for failure messages."""
+    parts = []
+    for node in nodes:
+        for path in node.logfiles:
+            lines = path.read_text(errors="replace").splitlines()[-tail:]
+            parts.append(f"----- {node.kind} {node.name} ({path})\n" + "\n".join(lines))
+    return "\n".join(parts)

@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -24,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import free_port
+from tests.interop.tincd_harness import require_tincd
 from tinca.core.keys import KeygenRequest
 from tinca.plugins.ciphers.legacy import rsa_keys as rk
 
@@ -33,32 +34,9 @@ READY_TIMEOUT = 15.0
 CONNECT_TIMEOUT = 30.0
 
 
-def find_tincd() -> str | None:
-    override = os.environ.get("TINCD")
-    if override:
-        return override if os.access(override, os.X_OK) else None
-    found = shutil.which("tincd")
-    if found:
-        return found
-    return "/usr/sbin/tincd" if os.access("/usr/sbin/tincd", os.X_OK) else None
-
-
 @pytest.fixture(scope="module")
 def tincd() -> str:
-    path = find_tincd()
-    if path is None:
-        message = "tincd is not installed (apt-get install -y tinc)"
-        if os.environ.get("CI"):
-            pytest.fail(message + ", but CI is set: interop tests must run there")
-        pytest.skip(message)
-    if os.geteuid() != 0:
-        pytest.skip("interop tests with tincd need root")
-    version = subprocess.run(
-        [path, "--version"], capture_output=True, text=True, timeout=10, check=False
-    ).stdout
-    if not version.startswith("tinc version 1.0"):
-        pytest.skip(f"{path} is not tincd 1.0: {version.splitlines()[:1]}")
-    return path
+    return require_tincd()
 
 
 @pytest.fixture
@@ -68,21 +46,6 @@ def umask_022() -> Iterator[None]:
         yield
     finally:
         os.umask(old)
-
-
-def free_port() -> int:
-    """A port free for both TCP and UDP on 127.0.0.1 (tincd binds both)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind(("127.0.0.1", 0))
-            port = tcp.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                try:
-                    udp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-        return port
-    raise RuntimeError("no free port on 127.0.0.1")
 
 
 class Tincd:

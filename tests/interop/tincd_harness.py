@@ -23,7 +23,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterable
@@ -34,6 +33,7 @@ from types import TracebackType
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tests.helpers import free_port
 from tinca.plugins.ciphers.legacy.rsa_keys import private_key_pem, public_key_pem
 
 DEFAULT_TIMEOUT = 15.0
@@ -72,21 +72,6 @@ def require_tincd() -> str:
     if not version.startswith("tinc version 1.0"):
         pytest.skip(f"{path} is not tincd 1.0: {version.splitlines()[:1]}")
     return path
-
-
-def free_port() -> int:
-    """A port free for both TCP and UDP on 127.0.0.1 right now (tincd binds both)."""
-    for _ in range(100):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind(("127.0.0.1", 0))
-            port = tcp.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                try:
-                    udp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-            return port
-    raise RuntimeError("no free port on 127.0.0.1")
 
 
 def generate_key(bits: int = 2048) -> rsa.RSAPrivateKey:

@@ -1,0 +1,64 @@
+"""Three nodes in a line with real tincd 1.0.36 (acceptance b).
+
+The two ends have no underlay path to each other: the first end and the
+middle share 198.51.100.0/24, the middle and the last end 203.0.113.0/24, and
+both ends ConnectTo the middle. Every packet between the ends must therefore
+be relayed by the middle node. Two variants: tincd — tinca — tincd (tinca
+relays) and tinca — tincd — tinca (tincd relays). The ends ping each other
+both ways; when tinca is in the middle, the middle namespace's UDP counters
+show that the pings crossed it as UDP datagrams, in and out (so tinca relayed
+them on the data path, not inside the meta connections).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests import netns
+from tests.interop.mesh import build, logs, make_line, ping_until, start_all, udp_counters
+
+netns_lab = netns.netns_lab
+
+RELAYED_PINGS = 100
+"""Echo requests sent through the middle to measure what it relays."""
+
+
+@pytest.mark.parametrize(
+    "kinds",
+    [("tincd", "tinca", "tincd"), ("tinca", "tincd", "tinca")],
+    ids=["tinca-relays", "tincd-relays"],
+)
+def test_ends_without_a_path_talk_through_the_middle(
+    netns_lab: netns.Lab, kinds: tuple[str, str, str]
+) -> None:
+    nodes = make_line(netns_lab, list(zip(("left", "middle", "right"), kinds, strict=True)))
+    left, middle, right = nodes
+    build(netns_lab, nodes)
+    # The ends really cannot reach each other below the VPN.
+    assert not left.ns.ping(right.underlay, count=1, wait=1).ok
+    start_all(netns_lab, [middle, left, right])
+    assert middle.process is not None
+    for end in (left, right):
+        middle.process.wait_for(f"Connection with {end.name} ", timeout=30)
+
+    assert ping_until(left.ns, right.overlay, 30), logs(nodes)
+    there = left.ns.ping(right.overlay, count=5)
+    back = right.ns.ping(left.overlay, count=5)
+    assert there.received == 5 and back.received == 5, (
+        f"{there.output}\n{back.output}\n{logs(nodes)}")
+    # The middle node is reachable from both ends too.
+    assert left.ns.ping(middle.overlay, count=2).ok, logs(nodes)
+    assert right.ns.ping(middle.overlay, count=2).ok, logs(nodes)
+
+    if middle.kind == "tinca":
+        received, sent = udp_counters(middle.ns)
+        flood = left.ns.ping(right.overlay, count=RELAYED_PINGS, interval=0.01)
+        received, sent = (
+            now - before for now, before in zip(udp_counters(middle.ns), (received, sent),
+                                                 strict=True))
+        print("COUNTS", received, sent, flood.received)
+        assert flood.received >= RELAYED_PINGS * 0.95, flood.output + logs(nodes)
+        # Each echo request and each reply came in from one end and went out
+        # to the other: at least 2 datagrams in and 2 out per answered ping.
+        assert received >= 2 * flood.received and sent >= 2 * flood.received, (
+            received, sent, flood.output, logs(nodes))
