@@ -62,7 +62,26 @@ def value_text(variable: Variable) -> st.SearchStrategy[str]:
         return st.sampled_from(
             ["none", "exec nc %h %p", "socks5 192.0.2.9 1080", "http proxy.example 3128 u p"]
         )
-    return _printable
+    if isinstance(vtype, values.Text):
+        return _printable
+    # A type this test does not know (a plugin's own): use whichever of these
+    # sample values it accepts, so new types are covered without edits here.
+    accepted = [text for text in SAMPLES if _parses(vtype, text)]
+    return st.sampled_from(accepted) if accepted else st.nothing()
+
+
+SAMPLES = (
+    "198.18.0.1/24", "198.18.0.0/16", "198.18.0.0/16 via 198.18.0.1", "2001:db8::1/64",
+    "1", "1400", "yes", "no", "any", "text", "/var/tmp/file", "tun0", "none",
+)  # fmt: skip
+
+
+def _parses(vtype: values.ValueType, text: str) -> bool:
+    try:
+        vtype.parse(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _ipv4_subnet(pair: tuple[int, int]) -> str:
@@ -73,7 +92,11 @@ def _ipv4_subnet(pair: tuple[int, int]) -> str:
 
 
 def entries_for(scope: Scope) -> st.SearchStrategy[list[Entry]]:
-    declared = [d.variable for d in TABLE if d.variable.scope & scope]
+    declared = [
+        d.variable
+        for d in TABLE
+        if d.variable.scope & scope and not value_text(d.variable).is_empty
+    ]
     known = st.sampled_from(declared).flatmap(
         lambda v: st.tuples(
             _mixed_case(v.name) if v.name.isascii() else st.just(v.name), value_text(v)
