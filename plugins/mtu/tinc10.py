@@ -105,13 +105,18 @@ class Tinc10Probing(MTUStrategy):
         self,
         settings: MTUSettings,
         *,
-        ping_interval: int = DEFAULT_PING_INTERVAL,
-        ping_timeout: int = DEFAULT_PING_TIMEOUT,
-        local_discovery: bool = False,
+        ping_interval: int | None = None,
+        ping_timeout: int | None = None,
+        local_discovery: bool | None = None,
         random: Callable[[int], bytes] = os.urandom,
         peer: str = "peer",
     ) -> None:
         super().__init__(settings)
+        # Keyword arguments win (tests); otherwise the node's settings count.
+        ping_interval = settings.ping_interval if ping_interval is None else ping_interval
+        ping_timeout = settings.ping_timeout if ping_timeout is None else ping_timeout
+        if local_discovery is None:
+            local_discovery = settings.local_discovery
         if ping_interval < 1:
             raise ValueError(f"ping_interval must be at least 1 second, not {ping_interval}")
         if not 1 <= ping_timeout <= ping_interval:
