@@ -1,0 +1,1 @@
+"""Benchmarks that compare tinca with the real tincd, side by side, in one run."""
