@@ -22,7 +22,8 @@ class MTUSettings:
     ``pmtu`` is the ``PMTU`` setting (``None``: tinc's :data:`MTU`); tinc 1.0
     uses it as the starting MTU, which discovery may then overwrite.
     ``discovery`` is ``PMTUDiscovery``; ``ping_interval`` and ``ping_timeout``
-    time the keep-alive probes; ``local_discovery`` adds a broadcast probe.
+    time the keep-alive probes; ``local_discovery`` adds a broadcast probe;
+    ``peer`` names the peer in log messages.
     """
 
     pmtu: int | None = None
@@ -30,6 +31,8 @@ class MTUSettings:
     ping_interval: int = 60
     ping_timeout: int = 5
     local_discovery: bool = False
+    #: the peer's name, for log messages
+    peer: str = "peer"
 
     @property
     def ceiling(self) -> int:

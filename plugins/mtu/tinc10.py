@@ -109,7 +109,7 @@ class Tinc10Probing(MTUStrategy):
         ping_timeout: int | None = None,
         local_discovery: bool | None = None,
         random: Callable[[int], bytes] = os.urandom,
-        peer: str = "peer",
+        peer: str | None = None,
     ) -> None:
         super().__init__(settings)
         # Keyword arguments win (tests); otherwise the node's settings count.
@@ -127,7 +127,7 @@ class Tinc10Probing(MTUStrategy):
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.local_discovery = local_discovery
-        self.peer = peer
+        self.peer = settings.peer if peer is None else peer
         self._random = random
         self._minmtu = 0
         self._maxmtu = MTU

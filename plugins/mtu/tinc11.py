@@ -300,7 +300,7 @@ class Tinc11Probing(MTUStrategy):
         system_maxmtu: Callable[[], int] | None = None,
         schedule: ProbeSchedule = TINC_1_1,
         on_demand: bool = False,
-        peer: str = "peer",
+        peer: str | None = None,
     ) -> None:
         super().__init__(settings)
         for name, value in (
@@ -318,7 +318,7 @@ class Tinc11Probing(MTUStrategy):
         self.peer_minor = peer_minor
         self.schedule = schedule
         self.on_demand = on_demand
-        self.peer = peer
+        self.peer = settings.peer if peer is None else peer
         self._system_maxmtu = system_maxmtu
 
         self._active = False
