@@ -21,8 +21,9 @@ class NodeEvent:
     interface: str | None
     debug_level: int
     confbase: str
-    #: looks up a configuration variable (typed, with its default)
-    setting: Callable[[str], Any] = field(default=lambda name: None, compare=False, repr=False)
+    #: looks up a configuration variable (typed, with its default); None when
+    #: the event was made without a configuration (tests, tools)
+    setting: Callable[[str], Any] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

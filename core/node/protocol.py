@@ -37,6 +37,16 @@ REQ_KEY_INTERVAL = 10
 """Seconds between two REQ_KEY for the same node (net_packet.c: last_req_key)."""
 
 
+def _minmtu(peer: Peer) -> int:
+    """tincd's ``n->minmtu``: the largest packet known to reach ``peer`` by UDP
+    (0: none, or PMTU discovery is off). The MTU strategy keeps it as the
+    limit under which packets go by UDP."""
+    strategy = peer.mtu_strategy
+    if strategy is None:
+        return peer.minmtu
+    return strategy.udp_limit or 0
+
+
 @dataclass(frozen=True)
 class ProtocolSettings:
     """The server settings the request handlers consult."""
@@ -562,7 +572,7 @@ class MetaProtocol:
             hop = self._link_towards(target)
             if hop is None:
                 return True
-            if request.address is None and source.udp_address is not None and target.minmtu:
+            if request.address is None and source.udp_address is not None and _minmtu(target):
                 # Tell the destination where we see the source's UDP packets
                 # come from (tincd appends the reflexive address).
                 host, port = source.udp_address

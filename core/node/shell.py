@@ -34,7 +34,7 @@ from tinca.core.node.link import MetaLink
 from tinca.core.node.outgoing import Outgoing
 from tinca.core.node.protocol import Lifecycle, MetaProtocol, ProtocolSettings
 from tinca.core.node.state import Peer
-from tinca.core.route.router import Router
+from tinca.core.route.router import DEFAULT_MAC, Router
 from tinca.core.route.subnet_table import SubnetTable
 from tinca.core.stack import Stack
 from tinca.core.subnet import Subnet
@@ -47,6 +47,49 @@ UDP_BATCH = 64
 """Datagrams (and device packets) taken per loop wake-up."""
 TICK = 1.0
 """Seconds between housekeeping rounds."""
+
+# Linux's per-socket path MTU discovery switch (<linux/in.h>, <linux/in6.h>);
+# Python's socket module does not export them.
+IP_MTU_DISCOVER = 10
+IPV6_MTU_DISCOVER = 23
+PMTUDISC_DO = 2
+"""Set DF and never fragment locally: a too-large send fails with EMSGSIZE."""
+
+
+def configure_udp(udp: socket.socket, options: int) -> None:
+    """Prepare a listening UDP socket for our option bits.
+
+    With PMTU discovery on (``OPTION_PMTU_DISCOVERY``), datagrams are sent with
+    DF set and a datagram larger than the known path MTU fails with EMSGSIZE
+    instead of being fragmented locally, as tincd sets its UDP sockets up
+    (net_socket.c, setup_vpn_in_socket, release-1.0.36 l.255-283). Discovery
+    needs that: otherwise probes larger than the path still arrive, in
+    fragments, and it settles on an MTU only fragmentation makes work.
+    """
+    if not options & rq.OPTION_PMTU_DISCOVERY:
+        return
+    if udp.family == socket.AF_INET6:
+        udp.setsockopt(socket.IPPROTO_IPV6, IPV6_MTU_DISCOVER, PMTUDISC_DO)
+    elif udp.family == socket.AF_INET:
+        udp.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, PMTUDISC_DO)
+
+
+def device_mac_settings(mode: str, device: Device) -> tuple[bool, bytes]:
+    """``(overwrite_mac, mymac)`` for the router, as tincd's device set-up decides.
+
+    A tap device in router mode carries Ethernet frames the peers never
+    addressed (router-mode packets travel with zero MAC addresses), so frames
+    written to it get our interface's MAC as destination, and ARP/ND requests
+    from it are answered by the router (linux/device.c, release-1.0.36
+    l.95-152: overwrite_mac, then SIOCGIFHWADDR into mymac). The device
+    plugin exposes the address it read as ``mac``; without one, tincd's
+    default stays until the first ARP or ND request shows ours.
+    """
+    overwrite = mode == "router" and device.request.layer == "tap"
+    mac = getattr(device, "mac", None)
+    if overwrite and isinstance(mac, bytes) and len(mac) == len(DEFAULT_MAC):
+        return True, mac
+    return overwrite, DEFAULT_MAC
 
 
 def own_options(config: Configuration) -> int:
@@ -101,6 +144,7 @@ class NodeRuntime:
         self.subnets = SubnetTable(self.graph.reachable)
         mode = str(config.lookup("Mode") or "router").lower()
         self.mode = mode
+        overwrite_mac, mymac = device_mac_settings(mode, device)
         self.router = Router(
             self.myself,
             mode,  # type: ignore[arg-type]
@@ -110,6 +154,8 @@ class NodeRuntime:
             decrement_ttl=bool(config.lookup("DecrementTTL", None)),
             directonly=bool(config.lookup("DirectOnly", None)),
             tunnelserver=bool(config.lookup("TunnelServer", None)),
+            overwrite_mac=overwrite_mac,
+            mymac=mymac,
             mac_expire=float(config.lookup("MACExpire") or 600),
             options=self.options,
             mtu=self._peer_mtu,
@@ -182,6 +228,10 @@ class NodeRuntime:
         """Start accepting, reading and connecting."""
         self.loop = loop
         for listener in self.listeners:
+            try:
+                configure_udp(listener.udp, self.options)
+            except OSError as err:
+                log.warning("Could not set up path MTU discovery on UDP socket: %s", err)
             loop.add_reader(listener.tcp.fileno(), self._accept, listener.tcp)
             loop.add_reader(listener.udp.fileno(), self._read_udp, listener.udp)
         if self.device.fileno() is not None:
@@ -276,6 +326,8 @@ class NodeRuntime:
             else bool(discovery),
             ping_interval=self.ping_interval,
             ping_timeout=self.ping_timeout,
+            local_discovery=bool(self.config.lookup("LocalDiscovery", None)),
+            peer=peer.name,
         )
         factory = self.stack.manager.registry("tinca_register_mtu_strategies").get(name).value
         return factory(settings)

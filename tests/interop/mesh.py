@@ -35,6 +35,8 @@ class Node:
     connect_to: list[str] = field(default_factory=list)
     #: underlay addresses for its host file's Address lines (default: ``underlay``)
     addresses: list[str] = field(default_factory=list)
+    #: its device type (tun or tap) when not the mode's usual one
+    layer: str | None = None
     conf: str = ""
     host_conf: str = ""
     confdir: Path = Path()
@@ -87,17 +89,22 @@ def build(
     *,
     mode: str = "router",
     common: str = "",
+    layer: str | None = None,
 ) -> None:
-    """Write every node's configuration directory (keys included)."""
+    """Write every node's configuration directory (keys included).
+
+    Devices are tun in router mode and tap otherwise, unless ``layer`` or
+    the node's own ``layer`` says otherwise.
+    """
     for node in nodes:
         node.confdir = lab.workdir / f"conf-{node.name}"
         (node.confdir / "hosts").mkdir(parents=True, exist_ok=True)
-        layer = "tap" if mode in ("switch", "hub") else "tun"
+        device = node.layer or layer or ("tap" if mode in ("switch", "hub") else "tun")
         lines = [
             f"Name = {node.name}",
             f"Mode = {mode}",
-            f"DeviceType = {layer}",
-            f"Interface = {layer}0",
+            f"DeviceType = {device}",
+            f"Interface = {device}0",
             "AddressFamily = ipv4",
             *(f"ConnectTo = {peer}" for peer in node.connect_to),
             common,

@@ -5,9 +5,11 @@ middle share 198.51.100.0/24, the middle and the last end 203.0.113.0/24, and
 both ends ConnectTo the middle. Every packet between the ends must therefore
 be relayed by the middle node. Two variants: tincd — tinca — tincd (tinca
 relays) and tinca — tincd — tinca (tincd relays). The ends ping each other
-both ways; when tinca is in the middle, the middle namespace's UDP counters
-show that the pings crossed it as UDP datagrams, in and out (so tinca relayed
-them on the data path, not inside the meta connections).
+both ways, and the middle namespace's UDP counters show that a burst of pings
+crossed it as UDP datagrams, in and out: the middle node relayed them on the
+data path, not inside the meta connections. (In tinc 1.0 an end whose probes
+to the other end go unanswered sends its packets by UDP to its next hop, the
+middle, which routes them on; that holds for tinca as an end, too.)
 """
 
 from __future__ import annotations
@@ -50,15 +52,13 @@ def test_ends_without_a_path_talk_through_the_middle(
     assert left.ns.ping(middle.overlay, count=2).ok, logs(nodes)
     assert right.ns.ping(middle.overlay, count=2).ok, logs(nodes)
 
-    if middle.kind == "tinca":
-        received, sent = udp_counters(middle.ns)
-        flood = left.ns.ping(right.overlay, count=RELAYED_PINGS, interval=0.01)
-        received, sent = (
-            now - before for now, before in zip(udp_counters(middle.ns), (received, sent),
-                                                 strict=True))
-        print("COUNTS", received, sent, flood.received)
-        assert flood.received >= RELAYED_PINGS * 0.95, flood.output + logs(nodes)
-        # Each echo request and each reply came in from one end and went out
-        # to the other: at least 2 datagrams in and 2 out per answered ping.
-        assert received >= 2 * flood.received and sent >= 2 * flood.received, (
-            received, sent, flood.output, logs(nodes))
+    before = udp_counters(middle.ns)
+    flood = left.ns.ping(right.overlay, count=RELAYED_PINGS, interval=0.01)
+    after = udp_counters(middle.ns)
+    received, sent = after[0] - before[0], after[1] - before[1]
+    assert flood.received >= RELAYED_PINGS * 0.95, flood.output + logs(nodes)
+    # Each echo request and each reply came in from one end and went out to
+    # the other: at least 2 datagrams in and 2 out per answered ping.
+    assert received >= 2 * flood.received and sent >= 2 * flood.received, (
+        f"{middle.kind} in the middle: UDP in {received}, out {sent} for "
+        f"{flood.received} answered pings\n{logs(nodes)}")

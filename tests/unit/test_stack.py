@@ -36,7 +36,8 @@ def test_block_plugin_removes_it_and_its_offers(tmp_path: Path) -> None:
     assert "tinc.conf:3: DeviceType = dummy: no installed plugin provides device type" in str(
         err.value
     )
-    assert "installed: none" in str(err.value)
+    installed = str(err.value).rsplit("installed: ", 1)[1]
+    assert "dummy" not in installed.split(", ")
 
 
 def test_core_cannot_be_blocked(tmp_path: Path) -> None:

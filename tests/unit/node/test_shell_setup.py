@@ -1,0 +1,85 @@
+"""How the node's shell sets up what it hands the sans-IO parts.
+
+UDP sockets refuse to fragment when PMTU discovery is on; the router learns
+whether to overwrite MAC addresses (a tap device in router mode) and ours.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from tinca.core.device import Device, DeviceRequest
+from tinca.core.meta.requests import OPTION_CLAMP_MSS, OPTION_PMTU_DISCOVERY
+from tinca.core.node.shell import (
+    IP_MTU_DISCOVER,
+    IPV6_MTU_DISCOVER,
+    PMTUDISC_DO,
+    configure_udp,
+    device_mac_settings,
+)
+from tinca.core.route.router import DEFAULT_MAC
+
+
+def test_ipv4_socket_with_pmtu_discovery_never_fragments() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        before = udp.getsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER)
+        assert before != PMTUDISC_DO  # Linux's default lets the kernel fragment
+        configure_udp(udp, OPTION_PMTU_DISCOVERY | OPTION_CLAMP_MSS)
+        assert udp.getsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER) == PMTUDISC_DO
+
+
+def test_ipv6_socket_with_pmtu_discovery_never_fragments() -> None:
+    try:
+        udp = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    except OSError:
+        pytest.skip("no IPv6 on this machine")
+    with udp:
+        configure_udp(udp, OPTION_PMTU_DISCOVERY)
+        assert udp.getsockopt(socket.IPPROTO_IPV6, IPV6_MTU_DISCOVER) == PMTUDISC_DO
+
+
+def test_without_pmtu_discovery_the_socket_is_left_alone() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        before = udp.getsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER)
+        configure_udp(udp, OPTION_CLAMP_MSS)
+        assert udp.getsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER) == before
+
+
+class StubDevice(Device):
+    """A device of a given layer that may know its MAC address."""
+
+    def __init__(self, layer: str, mac: bytes | None = None) -> None:
+        super().__init__(DeviceRequest(None, layer))  # type: ignore[arg-type]
+        if mac is not None:
+            self.mac = mac
+
+    def open(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def read_batch(self, limit: int) -> list[bytes]:
+        return []
+
+    def write(self, packet: bytes) -> None:
+        pass
+
+
+TAP_MAC = bytes.fromhex("02005e100001")
+
+
+def test_tap_in_router_mode_overwrites_with_the_interface_mac() -> None:
+    assert device_mac_settings("router", StubDevice("tap", TAP_MAC)) == (True, TAP_MAC)
+
+
+def test_tap_in_router_mode_without_a_known_mac_keeps_tincds_default() -> None:
+    assert device_mac_settings("router", StubDevice("tap")) == (True, DEFAULT_MAC)
+
+
+@pytest.mark.parametrize(("mode", "layer"), [("router", "tun"), ("switch", "tap"),
+                                             ("hub", "tap")])
+def test_no_overwriting_elsewhere(mode: str, layer: str) -> None:
+    assert device_mac_settings(mode, StubDevice(layer, TAP_MAC)) == (False, DEFAULT_MAC)
