@@ -191,7 +191,7 @@ class DataPath:
             return
         peer.stats["out"] += 1
         try:
-            self.send_datagram(sealer.seal(bytes(packet)), address)
+            self.send_datagram(sealer.seal(packet), address)  # type: ignore[arg-type]
         except OSError as err:
             if err.errno == 90 and peer.mtu_strategy is not None:  # EMSGSIZE
                 peer.mtu_strategy.send_too_big(len(packet))

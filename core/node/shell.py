@@ -189,6 +189,13 @@ class NodeRuntime:
         #: called when the node cannot go on (the daemon stops)
         self.on_fatal: Callable[[], None] | None = None
         self._last_check = clock()
+        # One UDP socket per address family sends everything; looked up once
+        # here because socket.family builds an enum on every access.
+        by_family: dict[int, Callable[[bytes, tuple[str, int]], int]] = {}
+        for listener in listeners:
+            by_family.setdefault(int(listener.udp.family), listener.udp.sendto)
+        self._sendto4 = by_family.get(int(socket.AF_INET))
+        self._sendto6 = by_family.get(int(socket.AF_INET6))
 
     # ------------------------------------------------------------------ set-up
 
@@ -341,14 +348,13 @@ class NodeRuntime:
     # ------------------------------------------------------------------ UDP and device
 
     def _send_datagram(self, payload: bytes, address: tuple[str, int]) -> None:
-        family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-        for listener in self.listeners:
-            if listener.udp.family == family:
-                try:
-                    listener.udp.sendto(payload, address)
-                except BlockingIOError:
-                    pass  # the kernel's buffer is full: drop, as tincd does
-                return
+        sendto = self._sendto6 if ":" in address[0] else self._sendto4
+        if sendto is None:
+            return
+        try:
+            sendto(payload, address)
+        except BlockingIOError:
+            pass  # the kernel's buffer is full: drop, as tincd does
 
     def _read_udp(self, udp: socket.socket) -> None:
         receive = self.datapath.receive_datagram

@@ -52,6 +52,10 @@ def _clamp(packet: bytearray, start: int, kind: int, mtu: int) -> bool:
     options = ((packet[start + 12] >> 4) - 5) * 4
     if size < start + _TCP_HEADER + options:
         return False
+    # tincd only ever clamps when the first option's length byte is 4 (see
+    # below); testing that first spares the option walk for most segments.
+    if size <= start + 21 or packet[start + 21] != 4:
+        return False
     base = start + _TCP_HEADER
     i = 0
     while i < options:
