@@ -525,53 +525,49 @@ class MetaProtocol:
             self.broadcast(line, exclude=link)
         return True
 
-    def _req_key(self, link: Link, request: rq.Request, line: str) -> bool:
-        assert isinstance(request, rq.ReqKey)
-        from_, to = request.from_name, request.to_name
+    def _key_route(
+        self, link: Link, kind: str, from_: str, to: str
+    ) -> tuple[Peer | None, Link | None]:
+        """Where a REQ_KEY/ANS_KEY goes (req_key_h, ans_key_h): returns the
+        source peer and, when it is for someone else, the link towards them.
+        ``(None, None)`` means drop it (already logged)."""
         source = self.peers.get(from_)
         if source is None:
-            log.error("Got REQ_KEY from %s origin %s which does not exist in our connection list",
-                      link.name, from_)
-            return True
-        if to != self.myself and to not in self.peers:
-            log.error("Got REQ_KEY from %s destination %s which does not exist", link.name, to)
-            return True
+            log.error("Got %s from %s origin %s which does not exist in our connection list",
+                      kind, link.name, from_)
+            return None, None
         if to == self.myself:
-            self.send_ans_key(source)
-            return True
+            return source, None
+        target = self.peers.get(to)
+        if target is None:
+            log.error("Got %s from %s destination %s which does not exist", kind, link.name, to)
+            return None, None
         if self.settings.tunnelserver:
-            return True
-        target = self.peers[to]
+            return None, None
         if not target.reachable:
-            log.warning("Got REQ_KEY from %s destination %s which is not reachable", link.name, to)
-            return True
+            log.warning("Got %s from %s destination %s which is not reachable", kind, link.name,
+                        to)
+            return None, None
         hop = self._link_towards(target)
+        return (source, hop) if hop is not None else (None, None)
+
+    def _req_key(self, link: Link, request: rq.Request, line: str) -> bool:
+        assert isinstance(request, rq.ReqKey)
+        source, hop = self._key_route(link, "REQ_KEY", request.from_name, request.to_name)
         if hop is not None:
             hop.send_line(line)
+        elif source is not None:
+            self.send_ans_key(source)
         return True
 
     def _ans_key(self, link: Link, request: rq.Request, line: str) -> bool:
         assert isinstance(request, rq.AnsKey)
-        from_, to = request.from_name, request.to_name
-        source = self.peers.get(from_)
+        from_ = request.from_name
+        source, hop = self._key_route(link, "ANS_KEY", from_, request.to_name)
         if source is None:
-            log.error("Got ANS_KEY from %s origin %s which does not exist in our connection list",
-                      link.name, from_)
             return True
-        if to != self.myself and to not in self.peers:
-            log.error("Got ANS_KEY from %s destination %s which does not exist", link.name, to)
-            return True
-        if to != self.myself:
-            if self.settings.tunnelserver:
-                return True
-            target = self.peers[to]
-            if not target.reachable:
-                log.warning("Got ANS_KEY from %s destination %s which is not reachable",
-                            link.name, to)
-                return True
-            hop = self._link_towards(target)
-            if hop is None:
-                return True
+        if hop is not None:
+            target = self.peers[request.to_name]
             if request.address is None and source.udp_address is not None and _minmtu(target):
                 # Tell the destination where we see the source's UDP packets
                 # come from (tincd appends the reflexive address).
