@@ -8,10 +8,13 @@ The core knows no key algorithm; cipher plugins do.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
+
+from tinca.core.errors import KeyFileError
 
 
 def _default_ask(question: str, default: str) -> str:
@@ -47,3 +50,38 @@ class KeyGenerator(Protocol):
         written.
         """
         ...
+
+
+# ---------------------------------------------------------------------------
+# Reading key files: shared by every cipher plugin
+# ---------------------------------------------------------------------------
+
+
+def read_key_file(path: Path, what: str) -> str:
+    """The text of a key file; ``what`` names it in the error ("RSA private key")."""
+    try:
+        return path.read_text(encoding="ascii", errors="replace")
+    except OSError as exc:
+        raise KeyFileError(f"Error reading {what} file `{path}': {exc.strerror or exc}") from None
+
+
+def key_text(
+    text_or_path: str | os.PathLike[str], source: str | None, what: str
+) -> tuple[str, str]:
+    """``(text, source)`` for a key given as file text or as a path.
+
+    A ``str`` holding a newline or a PEM line is the text itself; anything
+    else is a path to read. ``source`` names the text in error messages.
+    """
+    if isinstance(text_or_path, str) and ("\n" in text_or_path or "-----" in text_or_path):
+        return text_or_path, source or "<text>"
+    path = Path(text_or_path)
+    return read_key_file(path, what), source or str(path)
+
+
+def insecure_key_warning(path: str | os.PathLike[str], what: str) -> str | None:
+    """tinc's warning when a private key file is open to group or others, else ``None``."""
+    mode = os.stat(path).st_mode
+    if mode & ~(stat.S_IFREG | stat.S_IRWXU):
+        return f"Warning: insecure file permissions for {what} file `{path}'!"
+    return None

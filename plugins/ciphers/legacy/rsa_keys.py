@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tinca.core.errors import KeyFileError
-from tinca.core.keys import KeygenRequest
+from tinca.core.keys import KeygenRequest, insecure_key_warning, key_text, read_key_file
 
 DEFAULT_BITS = 2048
 MIN_BITS_TINCD = 512  # the smallest ``-K`` argument tincd 1.0 accepts
@@ -199,13 +198,6 @@ def _pem_blocks(text: str) -> list[tuple[str, str]]:
     return [(m.group("label"), m.group(0)) for m in _PEM_BLOCK.finditer(text)]
 
 
-def _read_text(path: Path, what: str) -> str:
-    try:
-        return path.read_text(encoding="ascii", errors="replace")
-    except OSError as exc:
-        raise KeyFileError(f"Error reading {what} file `{path}': {exc.strerror or exc}") from None
-
-
 def parse_private_key(text: str, source: str = "<text>") -> rsa.RSAPrivateKey:
     """The first ``RSA PRIVATE KEY`` (or PKCS#8 ``PRIVATE KEY``) block of ``text``."""
     for label, block in _pem_blocks(text):
@@ -250,7 +242,7 @@ def parse_public_key(text: str, source: str = "<text>") -> rsa.RSAPublicKey:
 def load_rsa_private_key(path: str | os.PathLike[str]) -> rsa.RSAPrivateKey:
     """Load ``rsa_key.priv`` (or ``PrivateKeyFile``)."""
     path = Path(path)
-    return parse_private_key(_read_text(path, "RSA private key"), str(path))
+    return parse_private_key(read_key_file(path, "RSA private key"), str(path))
 
 
 def load_rsa_public_key(
@@ -262,10 +254,7 @@ def load_rsa_public_key(
     ``str`` is taken as file text when it holds a newline or a PEM line, else as
     a path. ``source`` names the text in error messages.
     """
-    if isinstance(text_or_path, str) and ("\n" in text_or_path or "-----" in text_or_path):
-        return parse_public_key(text_or_path, source or "<text>")
-    path = Path(text_or_path)
-    return parse_public_key(_read_text(path, "RSA public key"), source or str(path))
+    return parse_public_key(*key_text(text_or_path, source, "RSA public key"))
 
 
 def _parse_hex(value: str, what: str) -> int:
@@ -311,8 +300,5 @@ def rsa_private_key_from_hex(modulus_hex: str, private_exponent_hex: str) -> rsa
 
 
 def private_key_permission_warning(path: str | os.PathLike[str]) -> str | None:
-    """tincd's warning when a private key file is open to group or others, else ``None``."""
-    mode = os.stat(path).st_mode
-    if mode & ~(stat.S_IFREG | stat.S_IRWXU):
-        return f"Warning: insecure file permissions for RSA private key file `{path}'!"
-    return None
+    """tinc's warning when a private key file is open to group or others, else ``None``."""
+    return insecure_key_warning(path, "RSA private key")

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from nacl import bindings as sodium
 
 from tinca.core.errors import KeyFileError
-from tinca.core.keys import KeygenRequest
+from tinca.core.keys import KeygenRequest, insecure_key_warning, key_text, read_key_file
 from tinca.plugins.ciphers.sptps import tinc_base64
 
 PRIVATE_KEY_PEM_TYPE = "ED25519 PRIVATE KEY"
@@ -286,17 +285,10 @@ def parse_public_key(text: str, source: str = "<text>") -> bytes:
 # ---------------------------------------------------------------------------
 
 
-def _read_text(path: Path, what: str) -> str:
-    try:
-        return path.read_text(encoding="ascii", errors="replace")
-    except OSError as exc:
-        raise KeyFileError(f"cannot read {what} file {path}: {exc.strerror or exc}") from None
-
-
 def load_ed25519_private_key(path: str | os.PathLike[str]) -> ExpandedEd25519Key:
     """Load ``ed25519_key.priv`` (or ``Ed25519PrivateKeyFile``)."""
     path = Path(path)
-    return parse_private_key(_read_text(path, "Ed25519 private key"), str(path))
+    return parse_private_key(read_key_file(path, "Ed25519 private key"), str(path))
 
 
 def load_ed25519_public_key(
@@ -308,18 +300,12 @@ def load_ed25519_public_key(
     ``str`` is taken as file text when it holds a newline or a PEM line, else as
     a path. ``source`` names the text in error messages.
     """
-    if isinstance(text_or_path, str) and ("\n" in text_or_path or "-----" in text_or_path):
-        return parse_public_key(text_or_path, source or "<text>")
-    path = Path(text_or_path)
-    return parse_public_key(_read_text(path, "Ed25519 public key"), source or str(path))
+    return parse_public_key(*key_text(text_or_path, source, "Ed25519 public key"))
 
 
 def private_key_permission_warning(path: str | os.PathLike[str]) -> str | None:
     """tinc's warning when a private key file is open to group or others, else ``None``."""
-    mode = os.stat(path).st_mode
-    if mode & ~(stat.S_IFREG | stat.S_IRWXU):
-        return f"Warning: insecure file permissions for Ed25519 private key file `{path}'!"
-    return None
+    return insecure_key_warning(path, "Ed25519 private key")
 
 
 # ---------------------------------------------------------------------------
