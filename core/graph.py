@@ -52,17 +52,28 @@ from types import MappingProxyType
 
 from tinca.core.errors import TincaError
 
-# Option bits of edges, nodes and connections (tincd's connection.h). They
-# travel in ID and ADD_EDGE requests; the upper byte of the word carries the
-# protocol minor version in tinc 1.1.
-OPTION_INDIRECT = 0x0001
-"""The far end cannot be reached over UDP directly (``IndirectData``)."""
-OPTION_TCPONLY = 0x0002
-"""Only TCP is used for packets (``TCPOnly``)."""
-OPTION_PMTU_DISCOVERY = 0x0004
-"""Path MTU discovery is on (``PMTUDiscovery``)."""
-OPTION_CLAMP_MSS = 0x0008
-"""TCP MSS is clamped for packets going this way (``ClampMSS``)."""
+# Option bits of edges, nodes and connections are the meta protocol's (one
+# definition, in tinca.core.meta.requests); re-exported for graph users.
+from tinca.core.meta.requests import (
+    OPTION_CLAMP_MSS,
+    OPTION_INDIRECT,
+    OPTION_PMTU_DISCOVERY,
+    OPTION_TCPONLY,
+)
+
+__all__ = [
+    "OPTION_CLAMP_MSS",
+    "OPTION_INDIRECT",
+    "OPTION_PMTU_DISCOVERY",
+    "OPTION_TCPONLY",
+    "UNREACHABLE",
+    "Edge",
+    "Graph",
+    "GraphError",
+    "GraphUpdate",
+    "Reachability",
+    "Route",
+]
 
 
 class GraphError(TincaError):
