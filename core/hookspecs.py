@@ -80,9 +80,11 @@ def tinca_register_cipher_suites(register: Register) -> None:
 
     Called once at start-up. ``register(name, factory, doc="...")`` names a
     suite such as ``legacy`` (tinc 1.0: RSA, EVP cipher and digest) or
-    ``sptps`` (tinc 1.1: Ed25519, ChaCha20-Poly1305). The factory's contract is
-    the suite interface the node uses for authentication and packet
-    protection; a suite a peer cannot speak is never chosen for that peer.
+    ``sptps`` (tinc 1.1: Ed25519, ChaCha20-Poly1305). ``factory(context)``
+    gets a :class:`~tinca.core.suite.SuiteContext` (configuration, node name,
+    random source, clock, compression codecs) and returns a
+    :class:`~tinca.core.suite.CipherSuite`: sans-IO meta sessions, packet
+    keys for REQ_KEY/ANS_KEY, and sealers/openers built once per key.
     """
 
 
@@ -130,8 +132,9 @@ def tinca_register_compressions(register: Register) -> None:
 
     Called once at start-up. ``register(level, codec, doc="...")`` where
     ``level`` is tinc's numeric level as a string (``"1"`` .. ``"9"`` zlib,
-    ``"10"``/``"11"`` LZO, ...) and ``codec`` offers ``compress(bytes)`` and
-    ``decompress(bytes)``. Level 0 (none) is built in.
+    ``"10"``/``"11"`` LZO, ...) and ``codec`` is a ready object offering
+    ``compress(bytes)`` and ``decompress(bytes)`` (raising on bad input).
+    Level 0 (none) is built in.
     """
 
 
@@ -144,11 +147,12 @@ def tinca_register_compressions(register: Register) -> None:
 def tinca_register_mtu_strategies(register: Register) -> None:
     """Offer path MTU strategies (``MTUStrategy`` in config, per host too).
 
-    Called once at start-up. ``register(name, factory, doc="...")``; the
-    factory builds a sans-IO strategy for one peer that decides which probe
-    sizes to send and when, and what path MTU the probe replies imply. The
+    Called once at start-up. ``register(name, factory, doc="...")``;
+    ``factory(settings: MTUSettings)`` builds a sans-IO
+    :class:`~tinca.core.mtu.MTUStrategy` for one peer that decides which
+    probe sizes to send and when, and what path MTU the replies imply. The
     strategy for a peer is ``MTUStrategy`` from ``hosts/PEER`` if set, else
-    the server-wide value.
+    the server-wide value (default ``tinc10``).
     """
 
 
