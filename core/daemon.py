@@ -6,24 +6,33 @@ configuration selects, binds TCP and UDP on ``Port``, announces the node
 or SIGINT. SIGHUP re-reads the configuration and keeps the old one if the new
 one is broken. The meta protocol and the data path plug into the accept and
 read callbacks here.
+
+Once the ports are bound, the daemon opens tinc 1.1's control socket beside its
+pidfile and rewrites the pidfile with the control cookie (``PID COOKIE HOST
+port PORT``), so ``tinca`` (or tinc 1.1's ``tinc``) can dump its state, stop
+it, reload it and stream its log (:mod:`tinca.core.control`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tinca.core import __version__
+from tinca.core.control import ControlServer
 from tinca.core.device import Device, DeviceRequest
 from tinca.core.errors import ConfigError, PluginError, TincaError
-from tinca.core.events import NodeEvent
+from tinca.core.events import HostEvent, NodeEvent
 from tinca.core.listeners import Listener, close_all, open_listeners
 from tinca.core.logs import DEBUG_CONNECTIONS, level_for
 from tinca.core.node.shell import NodeRuntime
 from tinca.core.paths import Names
+from tinca.core.pidfile import PidfileInfo, write_control_pidfile
 from tinca.core.stack import Stack, build_stack
 
 log = logging.getLogger("tinca")
@@ -45,6 +54,8 @@ class Daemon:
     node: NodeRuntime | None = None
     after_setup: Callable[[], None] | None = None
     """Run once the device is open and ports are bound (-R, -U drop privileges here)."""
+    control: ControlServer | None = None
+    """The control socket, open from set-up to shutdown."""
     _stopping: asyncio.Event | None = None
 
     # ------------------------------------------------------------------ set-up
@@ -98,6 +109,10 @@ class Daemon:
 
     def _fire(self, hook_name: str, **kwargs: object) -> None:
         """Call a lifecycle hook; a failing plugin is logged, never fatal."""
+        event = kwargs.get("event")
+        if self.control is not None and isinstance(event, HostEvent):
+            # tinc's last_state_change, which `dump nodes` and `info` show
+            self.control.host_state_changed(event.host)
         hook = getattr(self.stack.manager.hook, hook_name)
         for impl in hook.get_hookimpls():
             try:
@@ -128,6 +143,9 @@ class Daemon:
             # sockets, so the script can configure what the sockets bind to.
             self._fire("tinca_node_up", event=self.node_event())
             self.listeners = self._open_listeners()
+            # As tinc 1.1: the control socket and the cookie in the pidfile
+            # once the ports are bound, before privileges are dropped.
+            self._open_control()
             if self.after_setup is not None:
                 self.after_setup()
             self.node = NodeRuntime(
@@ -144,6 +162,10 @@ class Daemon:
         self.node.on_fatal = self.stop
         self.node.load_own_subnets()
         self.node.start(loop)
+        assert self.control is not None
+        await self.control.start()
+        logging.getLogger().addHandler(self.control.log_handler)
+        self.control.refresh_log_levels()
         log.info("Ready")
         await self._stopping.wait()
         self.node.stop()
@@ -171,7 +193,24 @@ class Daemon:
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGALRM):
             loop.remove_signal_handler(signum)
 
+    def _open_control(self) -> None:
+        control = ControlServer(self.names.control_socket, self)
+        control.bind()
+        self.control = control
+        host, port = "127.0.0.1", str(self.stack.config.lookup("Port"))
+        if self.listeners:
+            host, port = (str(part) for part in self.listeners[0].tcp.getsockname()[:2])
+            # A wildcard is no address to connect to: tinc writes loopback instead.
+            host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+        write_control_pidfile(self.names.pidfile, PidfileInfo(os.getpid(), control.cookie,
+                                                              host, port))
+
     def _close(self) -> None:
+        if self.control is not None:
+            logging.getLogger().removeHandler(self.control.log_handler)
+            with contextlib.suppress(OSError):
+                self.control.close()
+            self.control = None
         close_all(self.listeners)
         self.listeners = []
         if self.device is not None:
@@ -186,16 +225,43 @@ class Daemon:
     def reload(self) -> None:
         """Re-read the configuration (SIGHUP); keep the old one if the new is bad."""
         log.info("Got SIGHUP, rereading configuration")
+        self.reload_configuration()
+
+    def reload_configuration(self) -> bool:
+        """Re-read the configuration; keep the old one and return False if the
+        new one is broken."""
         try:
             stack = build_stack(self.names.confbase, self.options)
         except TincaError as err:
             log.error("Unable to reread configuration, keeping the old one: %s", err)
-            return
+            return False
         for warning in stack.warnings:
             log.warning("%s", warning)
         self.stack = stack
         if self.node is not None:
             self.node.reconfigure(stack)
+        return True
+
+    # ------------------------------------------------------------------ control socket
+
+    def control_stop(self) -> None:
+        """``tinca stop``: shut down; the control connections close at the end."""
+        log.info("Got 'stop' command, terminating")
+        if self._stopping is not None:
+            self._stopping.set()
+
+    def control_reload(self) -> bool:
+        """``tinca reload``: as SIGHUP, but the client learns whether it worked."""
+        return self.reload_configuration()
+
+    def control_retry(self) -> None:
+        """``tinca retry``: as SIGALRM."""
+        if self.node is not None:
+            self.node.retry()
+
+    def control_set_debug(self, level: int) -> None:
+        """``tinca debug N``: the new debug level (the control server adjusts the loggers)."""
+        self.debug = level
 
     def _retry(self) -> None:
         log.info("Got SIGALRM, retrying outgoing connections")

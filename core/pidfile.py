@@ -1,10 +1,20 @@
-"""The pidfile: one running daemon per network, and ``tincad -k``."""
+"""The pidfile: one running daemon per network, and ``tincad -k``.
+
+tincd 1.0 writes only its pid. tinc 1.1 writes one line that also tells its
+``tinc`` command line how to reach the control socket (src/pidfile.c,
+``write_pidfile``): ``PID COOKIE HOST port PORT``, where ``COOKIE`` is 64 hex
+digits the control client must present and ``HOST port PORT`` the daemon's
+first listening address (a wildcard mapped to loopback). The file is made
+with mode 0600, because the cookie is the only credential of the control
+socket. Readers of the pid (``-k``, ``pid``) take the first word either way.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import signal
+from dataclasses import dataclass
 from pathlib import Path
 
 from tinca.core.errors import TincaError
@@ -32,6 +42,66 @@ def read_pid(path: Path) -> int | None:
     if not first or not first[0].isdigit():
         return None
     return int(first[0])
+
+
+@dataclass(frozen=True)
+class PidfileInfo:
+    """tinc 1.1's pidfile: the daemon's pid, control cookie and listening address."""
+
+    pid: int
+    cookie: str
+    host: str
+    port: str
+
+    def format(self) -> str:
+        """The file's one line, with its newline."""
+        return f"{self.pid} {self.cookie} {self.host} port {self.port}\n"
+
+
+#: field widths of tinc 1.1's read_pidfile (``%20d %64s %128s port %128s``)
+_COOKIE_WIDTH = 64
+_HOST_WIDTH = 128
+
+
+def read_pidfile(path: Path) -> PidfileInfo | None:
+    """The pid, cookie and address in ``path``, or ``None`` without all four.
+
+    A plain pid (tincd 1.0, or a tinca daemon that has not opened its control
+    socket yet) gives ``None``: there is no cookie to present.
+    """
+    try:
+        words = path.read_text().split()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if len(words) < 5 or words[3] != "port":
+        return None
+    pid, cookie, host, port = words[0], words[1], words[2], words[4]
+    if not pid.isdigit() or len(cookie) > _COOKIE_WIDTH:
+        return None
+    if len(host) > _HOST_WIDTH or len(port) > _HOST_WIDTH:
+        return None
+    return PidfileInfo(int(pid), cookie, host, port)
+
+
+def write_control_pidfile(path: Path, info: PidfileInfo) -> None:
+    """Replace the pidfile with tinc 1.1's line, readable by its owner only.
+
+    The new file is written beside the old one and renamed over it, so a
+    reader never sees half a line and the cookie is never world-readable.
+    """
+    temporary = path.with_name(f".{path.name}.{info.pid}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(info.format())
+        os.replace(temporary, path)
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise TincaError(
+            f"Cannot write control socket cookie file {path}: {err.strerror}"
+        ) from None
 
 
 def pid_alive(pid: int) -> bool:

@@ -90,9 +90,9 @@ def test_pid_reload_and_stop_a_running_daemon(tmp_path: Path) -> None:
         assert d.proc.wait(10) == 0
 
 
-def test_commands_needing_the_control_socket_say_so() -> None:
+def test_control_commands_without_a_running_daemon_say_so() -> None:
     result = run([*TINCA, "-n", "nonet", "dump", "nodes"])
     assert result.returncode == 1
-    assert "control socket" in result.stderr
+    assert "Could not open pid file" in result.stderr
     unknown = run([*TINCA, "frobnicate"])
     assert unknown.returncode == 1 and "Unknown command `frobnicate'." in unknown.stderr
