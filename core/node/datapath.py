@@ -89,8 +89,9 @@ class DataPath:
     def receive_datagram(self, datagram: bytes, address: tuple[str, int]) -> None:
         """One UDP datagram from ``address``."""
         peer = self.by_address.get(address)
-        if peer is None or peer.opener is None:
-            peer = self._try_harder(datagram, address)
+        moved = peer is None or peer.opener is None
+        if moved:
+            peer = self._try_harder(datagram)
             if peer is None:
                 self.bad.log(TRAFFIC, address[0], "unknown",
                              "Received UDP packet from unknown source %s port %d", *address)
@@ -101,6 +102,12 @@ class DataPath:
             self.bad.log(logging.WARNING, peer.name, type(err).__name__ + str(err)[:24],
                          "Dropped UDP packet from %s (%s port %d): %s", peer.name, *address, err)
             return
+        if moved:
+            # Learn the new address only from a packet that also passed the
+            # replay check: tincd moves on the MAC alone, which lets anyone
+            # who replays an old datagram redirect the peer's traffic.
+            peer.udp_address = address
+            self.remember_address(peer)
         peer.stats["in"] += 1
         if probes.is_probe(packet):
             self._probe_received(peer, packet)
@@ -214,17 +221,15 @@ class DataPath:
         if peer.udp_address is not None:
             self.by_address[peer.udp_address] = peer
 
-    def _try_harder(self, datagram: bytes, address: tuple[str, int]) -> Peer | None:
-        """An unknown source: find the peer whose key authenticates the packet
-        (tincd's try_harder), and learn its new address."""
+    def _try_harder(self, datagram: bytes) -> Peer | None:
+        """An unknown source: the peer whose key authenticates the packet
+        (tincd's try_harder)."""
         for peer in self.peers.values():
             opener = peer.opener
             if opener is None or not peer.reachable:
                 continue
             check = getattr(opener, "authenticates", None)
             if check is not None and check(datagram):
-                peer.udp_address = address
-                self.remember_address(peer)
                 return peer
         return None
 

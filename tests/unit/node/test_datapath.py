@@ -151,3 +151,27 @@ def test_bad_datagrams_are_dropped_and_logged_once(
         net.path.receive_datagram(b"garbage" * 10, source)
     assert net.device.written == []
     assert len(caplog.records) == 1, [r.getMessage() for r in caplog.records]
+
+
+class ReplayCheckingOpener(FakeOpener):
+    """Authenticates like FakeOpener but refuses a datagram seen before."""
+
+    def __init__(self) -> None:
+        self.seen: set[bytes] = set()
+
+    def open(self, datagram: bytes) -> bytes:
+        if datagram in self.seen:
+            raise PacketError("Got late or replayed packet")
+        packet = super().open(datagram)
+        self.seen.add(datagram)
+        return packet
+
+
+def test_a_replayed_datagram_from_elsewhere_does_not_move_the_peer() -> None:
+    net = Net()
+    net.peer.opener = ReplayCheckingOpener()
+    datagram = b"S" + frame(ipv4("198.18.0.1", src="198.18.0.2"))
+    net.path.receive_datagram(datagram, ("192.0.2.2", 655))
+    net.path.receive_datagram(datagram, ("203.0.113.66", 4000))  # replayed by a stranger
+    assert net.peer.udp_address == ("192.0.2.2", 655)
+    assert len(net.device.written) == 1
