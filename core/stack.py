@@ -13,7 +13,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 from tinca.core.config.entries import Entry, parse_line
-from tinca.core.config.loader import TOML_NAME, load_configuration, read_server_entries
+from tinca.core.config.loader import load_configuration, raw_server_entries
 from tinca.core.config.model import Configuration, ConfigWarning, Settings
 from tinca.core.config.variables import Scope
 from tinca.core.errors import ConfigError, PluginError
@@ -55,16 +55,21 @@ def parse_options(options: list[str]) -> tuple[list[Entry], dict[str, list[Entry
     return server, hosts
 
 
-def _raw_server_entries(location: Path) -> list[Entry]:
-    if location.suffix == ".toml" and not location.is_dir():
-        toml_path = location
-    elif (location / TOML_NAME).exists() and not (location / "tinc.conf").exists():
-        toml_path = location / TOML_NAME
-    else:
-        return read_server_entries(location)
-    from tinca.core.config.toml_form import read_toml
+def plugin_manager_for(raw: list[Entry]) -> PluginManager:
+    """The plugin manager that ``LoadPlugin``/``BlockPlugin`` in ``raw`` ask for.
 
-    return read_toml(toml_path)[0]
+    A plugin that cannot be loaded is a :class:`ConfigError` at the line
+    that named it.
+    """
+    blocked = [e.value for e in raw if e.name.lower() == "blockplugin"]
+    extra = [e.value for e in raw if e.name.lower() == "loadplugin"]
+    try:
+        return PluginManager(blocked=blocked, extra=extra)
+    except PluginError as err:
+        first = next((e for e in raw if e.name.lower() in {"loadplugin", "blockplugin"}), None)
+        if first is not None:
+            raise ConfigError(str(err), first.file, first.line) from None
+        raise
 
 
 def build_stack(
@@ -80,16 +85,8 @@ def build_stack(
     for the user.
     """
     cmd_server, cmd_hosts = parse_options(options or [])
-    raw = cmd_server + _raw_server_entries(Path(location))
-    blocked = [e.value for e in raw if e.name.lower() == "blockplugin"]
-    extra = [e.value for e in raw if e.name.lower() == "loadplugin"]
-    try:
-        manager = PluginManager(blocked=blocked, extra=extra)
-    except PluginError as err:
-        first = next((e for e in raw if e.name.lower() in {"loadplugin", "blockplugin"}), None)
-        if first is not None:
-            raise ConfigError(str(err), first.file, first.line) from None
-        raise
+    raw = cmd_server + raw_server_entries(location)
+    manager = plugin_manager_for(raw)
     config = load_configuration(location, manager.variables)
     if cmd_server or cmd_hosts:
         config = _with_options(config, cmd_server, cmd_hosts)

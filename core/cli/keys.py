@@ -10,7 +10,7 @@ import re
 import sys
 from pathlib import Path
 
-from tinca.core.config.loader import TOML_NAME, expand_name, read_server_entries
+from tinca.core.config.loader import expand_name, raw_server_entries
 from tinca.core.errors import ConfigError, TincaError
 from tinca.core.keys import KeygenRequest
 from tinca.core.paths import Names
@@ -21,12 +21,7 @@ def node_name(confbase: Path) -> str | None:
     """``Name`` from the configuration, or None; a broken file is no obstacle
     to making keys (tincd reads it the same forgiving way)."""
     try:
-        if (confbase / "tinc.conf").exists() or not (confbase / TOML_NAME).exists():
-            entries = read_server_entries(confbase)
-        else:
-            from tinca.core.config.toml_form import read_toml
-
-            entries = read_toml(confbase / TOML_NAME)[0]
+        entries = raw_server_entries(confbase)
     except ConfigError:
         return None
     for entry in entries:

@@ -119,20 +119,16 @@ class Context:
 
 def cmd_plugins(ctx: Context, args: list[str]) -> int:
     """``tinca plugins``: every loaded plugin, its distribution, version and slots."""
-    from tinca.core.plugin_manager import PluginManager
-    from tinca.core.stack import _raw_server_entries
+    from tinca.core.config.loader import raw_server_entries
+    from tinca.core.stack import plugin_manager_for
 
-    blocked: list[str] = []
-    extra: list[str] = []
-    if (
-        (ctx.names.confbase / "tinc.conf").exists()
-        or ctx.names.confbase.suffix == ".toml"
-        or (ctx.names.confbase / "tinca.toml").exists()
-    ):
-        raw = _raw_server_entries(ctx.names.confbase)
-        blocked = [e.value for e in raw if e.name.lower() == "blockplugin"]
-        extra = [e.value for e in raw if e.name.lower() == "loadplugin"]
-    manager = PluginManager(blocked=blocked, extra=extra)
+    confbase = ctx.names.confbase
+    configured = (
+        (confbase / "tinc.conf").exists()
+        or confbase.suffix == ".toml"
+        or (confbase / "tinca.toml").exists()
+    )
+    manager = plugin_manager_for(raw_server_entries(confbase) if configured else [])
     rows = [("NAME", "DISTRIBUTION", "VERSION", "SLOTS")]
     for info in manager.describe():
         rows.append((info.name, info.distribution, info.version, "; ".join(info.slots) or "-"))

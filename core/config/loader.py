@@ -101,6 +101,25 @@ def read_server_entries(confbase: Path) -> list[Entry]:
     return entries
 
 
+def raw_server_entries(location: str | Path) -> list[Entry]:
+    """Unvalidated server entries from either form: a directory with
+    tinc.conf (plus conf.d), a directory with tinca.toml, or a .toml file.
+
+    For what must be known before plugins are loaded (LoadPlugin,
+    BlockPlugin, Name for key generation).
+    """
+    path = Path(location)
+    if path.suffix == ".toml" and not path.is_dir():
+        toml_path = path
+    elif (path / TOML_NAME).exists() and not (path / "tinc.conf").exists():
+        toml_path = path / TOML_NAME
+    else:
+        return read_server_entries(path)
+    from tinca.core.config.toml_form import read_toml
+
+    return read_toml(toml_path)[0]
+
+
 def list_host_files(hosts_dir: Path) -> list[str]:
     """Names of the host files in ``hosts_dir`` (files named like nodes)."""
     if not hosts_dir.is_dir():
