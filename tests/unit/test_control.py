@@ -790,7 +790,7 @@ def test_a_second_server_on_a_live_socket_is_refused(served: Served) -> None:
 def test_a_client_that_never_authenticates_is_dropped(
     served: Served, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("tinca.core.control.AUTH_TIMEOUT", 0.2)
+    monkeypatch.setattr("tinca.core.control.server.AUTH_TIMEOUT", 0.2)
     with socket.socket(socket.AF_UNIX) as sock:
         sock.settimeout(5)
         sock.connect(str(served.socket))

@@ -1,0 +1,250 @@
+"""Dump builders: what ``tinc dump nodes/edges/subnets/connections`` shows.
+
+Each function reads a running :class:`~tinca.core.node.shell.NodeRuntime`
+and returns the records tinc 1.1 would print for the same state (node.c
+``dump_nodes`` and ``dump_traffic``, edge.c ``dump_edges``, subnet.c
+``dump_subnets``, connection.c ``dump_connections``). Where tinca keeps no
+exact equivalent of a tinc field the closest fact is used, as
+:func:`node_status` and :func:`dump_nodes` describe. Nothing here changes
+the node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from tinca.core.control.records import (
+    CONNECTION_DECRYPTIN,
+    CONNECTION_ENCRYPTOUT,
+    CONNECTION_MST,
+    CONNECTION_PINGED,
+    NODE_HAS_ADDRESS,
+    NODE_INDIRECT,
+    NODE_REACHABLE,
+    NODE_UDP_CONFIRMED,
+    NODE_VALIDKEY,
+    NODE_VALIDKEY_IN,
+    NODE_VISITED,
+    NODE_WAITINGFORKEY,
+    ConnectionRecord,
+    EdgeRecord,
+    NodeRecord,
+    SubnetRecord,
+    TrafficRecord,
+    node_id,
+)
+from tinca.core.errors import TincaError
+from tinca.core.mtu import MTU
+from tinca.core.node.protocol import REQ_KEY_INTERVAL
+
+if TYPE_CHECKING:
+    from tinca.core.control.session import ControlSession
+    from tinca.core.node.shell import NodeRuntime
+
+
+def _hostname(address: tuple[Any, Any] | None, unknown: str = "unknown") -> tuple[str, str]:
+    """``(host, port)`` as tinc's sockaddr2hostname prints an address."""
+    if address is None:
+        return unknown, unknown
+    return str(address[0]), str(address[1])
+
+
+def _strategy_int(strategy: object, attribute: str, default: int) -> int:
+    value = getattr(strategy, attribute, None)
+    return value if isinstance(value, int) else default
+
+
+def node_status(runtime: NodeRuntime, name: str) -> int:
+    """tinc 1.1's ``node_status_t`` bits for ``name``, from what tinca knows.
+
+    Exact: ``reachable`` and ``visited`` (equal after every graph run),
+    ``indirect`` (the graph's route; unreachable nodes show it, as tinc's
+    shortest-path run sets it on every node it does not reach), ``validkey``
+    (we hold the node's packet key) and ``validkey_in`` (it holds ours).
+    Approximated: ``waitingforkey`` is "no key and a REQ_KEY went out in the
+    last 10 s"; ``udp_confirmed`` is the MTU strategy's own flag, or for
+    strategies without one "a UDP probe came back" (tinc 1.0 confirms an
+    address the same way); ``has_address`` is "the host file has Address
+    lines". Never set: ``sptps`` (tinca's meta and packet protocol is tinc
+    1.0's), ``send_locally``, ``udppacket``, ``ping_sent``.
+    """
+    if name == runtime.myself:
+        return NODE_VISITED | NODE_REACHABLE
+    peer = runtime.protocol.peers.get(name)
+    route = runtime.graph.route(name)
+    status = 0
+    if route.reachable:
+        status |= NODE_VISITED | NODE_REACHABLE
+        if route.indirect:
+            status |= NODE_INDIRECT
+    else:
+        status |= NODE_INDIRECT
+    if peer is None:
+        return status
+    if peer.sealer is not None:
+        status |= NODE_VALIDKEY
+    elif runtime.clock() - peer.last_req_key < REQ_KEY_INTERVAL:
+        status |= NODE_WAITINGFORKEY
+    if peer.opener is not None:
+        status |= NODE_VALIDKEY_IN
+    strategy = peer.mtu_strategy
+    confirmed = getattr(strategy, "udp_confirmed", None)
+    if confirmed is None:
+        confirmed = _strategy_int(strategy, "minmtu", peer.minmtu) > 0
+    if confirmed and route.reachable:
+        status |= NODE_UDP_CONFIRMED
+    try:
+        if runtime.config.host(name).get_all("Address"):
+            status |= NODE_HAS_ADDRESS
+    except TincaError:
+        pass
+    return status
+
+
+def _key_fields(sealer: object) -> tuple[int, int, int, int]:
+    """Cipher NID, digest NID, MAC length and compression of a packet key."""
+    fields = getattr(getattr(sealer, "params", None), "ans_key_fields", None)
+    if callable(fields):
+        values = fields()
+        if isinstance(values, tuple) and len(values) == 4:
+            return values
+    return 0, 0, 0, 0
+
+
+def dump_nodes(
+    runtime: NodeRuntime, state_changes: Mapping[str, float] | None = None
+) -> list[NodeRecord]:
+    """Every known node in name order, as tinc 1.1's ``dump_nodes`` lists them.
+
+    Our own node is ``MYSELF port PORT``; a node without a known UDP address is
+    ``unknown port unknown``. ``cipher``/``digest``/``maclength``/
+    ``compression`` describe the key we send with (0 without one).
+    ``state_changes`` maps names to the wall-clock time they last became
+    reachable or unreachable. tinca counts packets per peer but not bytes, so
+    the byte counters are 0; packets relayed or sent over TCP are not counted.
+    """
+    changes = state_changes or {}
+    myself = runtime.myself
+    peers = runtime.protocol.peers
+    names = sorted(set(runtime.graph.nodes()) | set(peers) | {myself})
+    records = []
+    for name in names:
+        if name == myself:
+            records.append(NodeRecord(
+                name, node_id(name), "MYSELF", str(runtime.port), 0, 0, 0, 0,
+                runtime.options, node_status(runtime, name), name, name, 0,
+                MTU, 0, MTU, int(changes.get(name, 0)), -1, 0, 0, 0, 0,
+            ))
+            continue
+        peer = peers.get(name)
+        route = runtime.graph.route(name)
+        if peer is None:
+            records.append(NodeRecord(
+                name, node_id(name), "unknown", "unknown", 0, 0, 0, 0, 0,
+                node_status(runtime, name), "-", "-", -1, MTU, 0, MTU,
+                int(changes.get(name, 0)), -1, 0, 0, 0, 0,
+            ))
+            continue
+        host, port = _hostname(peer.udp_address)
+        cipher, digest, maclength, compression = _key_fields(peer.sealer)
+        strategy = peer.mtu_strategy
+        if strategy is not None:
+            pmtu = strategy.node_mtu
+            minmtu = _strategy_int(strategy, "minmtu", strategy.udp_limit or 0)
+            maxmtu = _strategy_int(strategy, "maxmtu", peer.maxmtu)
+            rtt = getattr(strategy, "rtt", None)
+        else:
+            pmtu, minmtu, maxmtu, rtt = peer.mtu, peer.minmtu, peer.maxmtu, None
+        records.append(NodeRecord(
+            name, node_id(name), host, port, cipher, digest, maclength, compression,
+            peer.options, node_status(runtime, name), peer.nexthop or "-", peer.via or "-",
+            route.distance if route.distance is not None else -1, pmtu, minmtu, maxmtu,
+            int(changes.get(name, 0)),
+            int(rtt * 1_000_000) if isinstance(rtt, int | float) else -1,
+            peer.stats.get("in", 0), 0, peer.stats.get("out", 0), 0,
+        ))
+    return records
+
+
+def _local_address(runtime: NodeRuntime, peer_name: str) -> tuple[str, str] | None:
+    """Where our end of the meta connection to ``peer_name`` is, with our port:
+    what tinc 1.1 records as the local address of its own edges (ack_h)."""
+    peer = runtime.protocol.peers.get(peer_name)
+    transport = getattr(peer.link, "transport", None) if peer is not None else None
+    if transport is None:
+        return None
+    sockname = transport.get_extra_info("sockname")
+    if not isinstance(sockname, tuple) or not sockname:
+        return None
+    return str(sockname[0]), str(runtime.port)
+
+
+def dump_edges(runtime: NodeRuntime) -> list[EdgeRecord]:
+    """Every edge, grouped by source node in name order, then by target name.
+
+    The local address is known for our own edges only; tinc 1.0 peers do not
+    announce it, and tinca does not keep it from tinc 1.1 peers, so other
+    edges show ``unspec port unspec`` as tinc 1.1 shows edges of 1.0 nodes.
+    """
+    records = []
+    for edge in runtime.graph:
+        host, port = _hostname(edge.address)
+        local = _local_address(runtime, edge.to) if edge.from_ == runtime.myself else None
+        local_host, local_port = _hostname(local, "unspec")
+        records.append(EdgeRecord(edge.from_, edge.to, host, port, local_host, local_port,
+                                  edge.options, edge.weight))
+    return records
+
+
+def dump_subnets(runtime: NodeRuntime) -> list[SubnetRecord]:
+    """Every subnet in the subnet tree's order, printed as tinc 1.1 prints it.
+
+    tinc 1.1 also lists its broadcast subnets with owner ``(broadcast)``;
+    tinca's router knows broadcast addresses without subnet entries, so there
+    are none here.
+    """
+    return [SubnetRecord(m.subnet.format("1.1"), m.owner) for m in runtime.subnets]
+
+
+def _fileno(transport: object) -> int:
+    extra = getattr(transport, "get_extra_info", None)
+    sock = extra("socket") if callable(extra) else None
+    try:
+        return int(sock.fileno()) if sock is not None else -1
+    except (OSError, ValueError):
+        return -1
+
+
+def dump_connections(
+    runtime: NodeRuntime, control: Iterable[ControlSession] = ()
+) -> list[ConnectionRecord]:
+    """Meta connections (authenticated or not), then control connections.
+
+    tinc keeps both kinds in one list in the order they were made; here the
+    meta connections come first. An active meta connection has
+    ``encryptout`` and ``decryptin`` set, as a legacy connection in tinc
+    has after its METAKEY exchange.
+    """
+    records = []
+    for link in runtime.protocol.links:
+        status = CONNECTION_PINGED if link.pinged else 0
+        if link.active:
+            status |= CONNECTION_ENCRYPTOUT | CONNECTION_DECRYPTIN
+        if link.mst:
+            status |= CONNECTION_MST
+        host, port = _hostname(link.address)
+        records.append(ConnectionRecord(link.name or "<unknown>", host, port, link.options,
+                                        _fileno(getattr(link, "transport", None)), status))
+    for session in control:
+        records.append(ConnectionRecord("<control>", "localhost", "unix", 0, session.fileno,
+                                        session.status))
+    return records
+
+
+def dump_traffic(runtime: NodeRuntime) -> list[TrafficRecord]:
+    """Packet counters per node (``tinc top``); bytes are not counted by tinca."""
+    return [
+        TrafficRecord(r.name, r.in_packets, r.in_bytes, r.out_packets, r.out_bytes)
+        for r in dump_nodes(runtime)
+    ]
