@@ -387,7 +387,7 @@ def test_lab_switch_link_ping_and_iperf3(netns_lab: Lab) -> None:
 def test_lab_refuses_addresses_outside_the_documentation_underlays(netns_lab: Lab) -> None:
     a, b = netns_lab.namespace("a"), netns_lab.namespace("b")
     with pytest.raises(ValueError, match="allowed underlays"):
-        netns_lab.link(a, b, subnet="10.0.0.0/24")
+        netns_lab.link(a, b, subnet="198.18.0.0/24")  # an overlay range: not an underlay
 
 
 def process_gone(pid: int, timeout: float = 5.0) -> bool:

@@ -91,7 +91,7 @@ def test_parse_mac_subnets(text: str, mac: str, weight: int) -> None:
         # %d wraps at 32 bits (strtol, then truncation to int)
         ("198.18.0.1#4294967306", "198.18.0.1/32#10"),
         ("198.18.0.1#99999999999999999999", "198.18.0.1/32#-1"),
-        ("010.001.002.003", "10.1.2.3/32#10"),
+        ("198.018.000.003", "198.18.0.3/32#10"),
     ],
 )
 def test_parse_follows_sscanf_quirks(text: str, expected: str) -> None:
