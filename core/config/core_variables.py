@@ -220,14 +220,14 @@ _BINDING = [
         Integer(minimum=0),
         "UDP receive buffer in bytes; OS default in 1.0, 1048576 in 1.1 (0: OS default).",
         scope=SERVER,
-        implemented=False,
+        implemented=True,
     ),
     Variable(
         "UDPSndBuf",
         Integer(minimum=0),
         "UDP send buffer in bytes; OS default in 1.0, 1048576 in 1.1 (0: OS default).",
         scope=SERVER,
-        implemented=False,
+        implemented=True,
     ),
     Variable(
         "FWMark",

@@ -56,6 +56,15 @@ PMTUDISC_DO = 2
 """Set DF and never fragment locally: a too-large send fails with EMSGSIZE."""
 
 
+def set_udp_buffers(udp: socket.socket, rcvbuf: int | None, sndbuf: int | None) -> None:
+    """``UDPRcvBuf``/``UDPSndBuf``: socket buffer sizes in bytes; unset or 0
+    keeps the OS default (tincd 1.0's behaviour, net_socket.c l.232-248)."""
+    if rcvbuf:
+        udp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    if sndbuf:
+        udp.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
+
+
 def configure_udp(udp: socket.socket, options: int) -> None:
     """Prepare a listening UDP socket for our option bits.
 
@@ -239,6 +248,14 @@ class NodeRuntime:
                 configure_udp(listener.udp, self.options)
             except OSError as err:
                 log.warning("Could not set up path MTU discovery on UDP socket: %s", err)
+            try:
+                set_udp_buffers(
+                    listener.udp,
+                    self.config.lookup("UDPRcvBuf", None),
+                    self.config.lookup("UDPSndBuf", None),
+                )
+            except OSError as err:
+                log.warning("Could not set UDP socket buffer sizes: %s", err)
             loop.add_reader(listener.tcp.fileno(), self._accept, listener.tcp)
             loop.add_reader(listener.udp.fileno(), self._read_udp, listener.udp)
         if self.device.fileno() is not None:

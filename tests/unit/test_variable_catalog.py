@@ -111,6 +111,7 @@ IMPLEMENTED = {
     "TCPOnly", "TunnelServer", "Weight",
     # devices and scripts
     "IffOneQueue", "ScriptsInterpreter", "ScriptsExtension",
+    "UDPRcvBuf", "UDPSndBuf",
 }  # fmt: skip
 
 

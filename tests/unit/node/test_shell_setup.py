@@ -18,6 +18,7 @@ from tinca.core.node.shell import (
     PMTUDISC_DO,
     configure_udp,
     device_mac_settings,
+    set_udp_buffers,
 )
 from tinca.core.route.router import DEFAULT_MAC
 
@@ -83,3 +84,14 @@ def test_tap_in_router_mode_without_a_known_mac_keeps_tincds_default() -> None:
                                              ("hub", "tap")])
 def test_no_overwriting_elsewhere(mode: str, layer: str) -> None:
     assert device_mac_settings(mode, StubDevice(layer, TAP_MAC)) == (False, DEFAULT_MAC)
+
+
+def test_udp_buffer_sizes_are_applied_and_zero_keeps_the_default() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        default = udp.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        set_udp_buffers(udp, 0, None)
+        assert udp.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) == default
+        set_udp_buffers(udp, 262144, 131072)
+        # Linux reports twice the requested size (its bookkeeping overhead)
+        assert udp.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) >= 262144
+        assert udp.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) >= 131072
