@@ -598,8 +598,9 @@ class NodeRuntime:
                 elif link.last_ping_time + self.ping_interval <= now:
                     self.protocol.send_ping(link)
             else:
+                who = link.name or getattr(link.session, "peer_name", None) or "unknown"
                 log.log(CONNECTIONS, "Timeout from %s (%s) during authentication",
-                        link.name or "unknown", link.address[0])
+                        who, link.address[0])
                 link.close(report=False)
 
     # ------------------------------------------------------------------ SIGHUP
