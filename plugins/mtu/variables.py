@@ -1,6 +1,6 @@
 """Configuration variables of path MTU handling.
 
-Whether and how the path MTU to each peer is probed, an upper bound for it,
+Whether and how the path MTU to each peer is probed, its starting value,
 MSS clamping, and tinc 1.1's UDP reachability probing that shares the probe
 packets. tinca's choice of strategy plugin (``MTUStrategy``) is a core
 variable. Defaults are tincd's code defaults.
@@ -24,7 +24,7 @@ VARIABLES: list[Variable] = [
     Variable(
         "PMTU",
         Integer(),
-        "Upper bound for the path MTU to a peer; when unset the limit is tinc's MTU, 1518.",
+        "Starting path MTU to a peer (lowers 1518); discovery may later replace it, as in tincd.",
         scope=Scope.BOTH,
         implemented=True,
     ),
