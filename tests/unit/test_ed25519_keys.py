@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 from collections.abc import Iterator
@@ -13,28 +12,11 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.vectors import load_vector
 from tinca.core.errors import KeyFileError
 from tinca.core.keys import KeygenRequest
 from tinca.plugins.ciphers.sptps import ed25519_keys as ek
 from tinca.plugins.ciphers.sptps import tinc_base64
-
-
-def vectors_dir() -> Path:
-    """The SPTPS vectors: $TINCA_VECTORS, else ../shared/vectors/sptps beside the repo."""
-    override = os.environ.get("TINCA_VECTORS")
-    if override:
-        return Path(override)
-    return Path(__file__).resolve().parents[2].parent / "shared" / "vectors" / "sptps"
-
-
-def load_vector(name: str) -> dict:
-    path = vectors_dir() / name
-    if not path.is_file():
-        message = f"SPTPS vectors not found at {path} (set TINCA_VECTORS)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return json.loads(path.read_text())
 
 
 @pytest.fixture(scope="module")

@@ -16,21 +16,19 @@ import ctypes
 import ctypes.util
 import heapq
 import itertools
-import json
-import os
 import random
 import struct
 from array import array
 from collections.abc import Callable
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 from functools import cache
-from pathlib import Path
 from weakref import WeakKeyDictionary
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.vectors import load_vector
 from tinca.core.logs import DEBUG_TRAFFIC, level_for
 from tinca.core.mtu import MTU, MTUSettings, MTUStrategy
 from tinca.plugins.mtu.tinc11 import (
@@ -1146,22 +1144,6 @@ def test_any_sequence_of_events_never_raises_and_keeps_invariants(
 # -- probe records -----------------------------------------------------------------------------
 
 
-def vectors_dir() -> Path:
-    """$TINCA_VECTORS, else ``shared/vectors/sptps`` in the repository's parent."""
-    override = os.environ.get("TINCA_VECTORS")
-    if override:
-        return Path(override)
-    return Path(__file__).resolve().parents[3].parent / "shared" / "vectors" / "sptps"
-
-
-def meta_vector() -> dict:
-    file = vectors_dir() / "meta.json"
-    if not file.is_file():
-        message = f"SPTPS vectors not found at {file} (set TINCA_VECTORS)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return json.loads(file.read_text())
 
 
 def scripted_bytes(data: bytes) -> Callable[[int], bytes]:
@@ -1173,7 +1155,7 @@ def scripted_bytes(data: bytes) -> Callable[[int], bytes]:
 
 
 def test_probe_records_match_the_capture_of_two_tinc_11_daemons() -> None:
-    vector = meta_vector()
+    vector = load_vector("meta.json")
     records = vector["derived"]["udp_session"]["records"]
     probes = {
         direction: [r for r in records[direction] if r["type"] == PKT_PROBE]

@@ -18,6 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.vectors import RecordedDraws, load_vector
 from tinca.core.meta.requests import OPTION_CLAMP_MSS, OPTION_PMTU_DISCOVERY
 from tinca.core.suite import Authenticated, MetaError, PacketReceived, RequestLine
 from tinca.plugins.ciphers.sptps.ed25519_keys import ExpandedEd25519Key, key_from_seed
@@ -33,33 +34,11 @@ from tinca.plugins.ciphers.sptps.meta import (
 )
 from tinca.plugins.ciphers.sptps.sptps import Failure
 
-from .test_sptps_vectors import load_vector
-
 OPTIONS = OPTION_PMTU_DISCOVERY | OPTION_CLAMP_MSS  # what both daemons sent (0xc)
 
 
 # ---------------------------------------------------------------------------
 # helpers
-
-
-class MetaDraws:
-    """The recorded draws of one daemon's meta-connection KEX, handed out in order."""
-
-    def __init__(self, draws: list[dict]) -> None:
-        self._draws = [
-            d for d in draws
-            if d["role"] in ("kex_nonce", "ecdh_seed")
-            and d.get("session", "").startswith("meta connection")
-        ]
-        assert [d["role"] for d in self._draws] == ["kex_nonce", "ecdh_seed"]
-        self._next = 0
-
-    def __call__(self, size: int) -> bytes:
-        assert self._next < len(self._draws), "drew more random bytes than tincd did"
-        draw = self._draws[self._next]
-        assert draw["len"] == size
-        self._next += 1
-        return bytes.fromhex(draw["hex"])
 
 
 def stepping_clock(*times: float) -> Callable[[], float]:
@@ -102,7 +81,7 @@ def _vector_session(vector: dict, me: str, weight: int) -> SptpsMetaConnection:
         my_options=OPTIONS,
         # half a millisecond more than the recorded weight: truncation gives it back
         clock=stepping_clock(100.0, 100.0 + (weight + 0.5) / 1000),
-        random=MetaDraws(node["random"]),
+        random=RecordedDraws(node["random"], "meta connection"),
         expected_peer=peer if me == vector["initiator"] else None,
     )
 

@@ -17,6 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.vectors import RecordedDraws, load_vector
 from tinca.core.meta.requests import AnsKey, ReqKey, Request, parse_request
 from tinca.core.suite import PacketError
 from tinca.plugins.ciphers.sptps import tinc_base64
@@ -49,8 +50,6 @@ from tinca.plugins.ciphers.sptps.udp_packets import (
     encode_packet,
 )
 
-from .test_sptps_vectors import load_vector
-
 PEER = {"alpha": "beta", "beta": "alpha"}
 
 
@@ -68,24 +67,6 @@ class Clock:
         return self.now
 
 
-class UdpDraws:
-    """One daemon's recorded draws for the per-node UDP session's KEX, in order."""
-
-    def __init__(self, draws: list[dict]) -> None:
-        self._draws = [
-            d for d in draws
-            if d["role"] in ("kex_nonce", "ecdh_seed")
-            and d.get("session", "").startswith("per-node UDP")
-        ]
-        assert [d["role"] for d in self._draws] == ["kex_nonce", "ecdh_seed"]
-        self._next = 0
-
-    def __call__(self, size: int) -> bytes:
-        assert self._next < len(self._draws), "drew more random bytes than tincd did"
-        draw = self._draws[self._next]
-        assert draw["len"] == size
-        self._next += 1
-        return bytes.fromhex(draw["hex"])
 
 
 def counter_random(seed: bytes) -> Callable[[int], bytes]:
@@ -180,7 +161,7 @@ def _vector_session(vector: dict, me: str, clock: Clock) -> SptpsPeerSession:
         peer_name=PEER[me],
         my_key=ExpandedEd25519Key(bytes.fromhex(node["private_key_raw_hex"])),
         peer_public=bytes.fromhex(vector["nodes"][PEER[me]]["public_key_hex"]),
-        random=UdpDraws(node["random"]),
+        random=RecordedDraws(node["random"], "per-node UDP"),
         clock=clock,
     )
 

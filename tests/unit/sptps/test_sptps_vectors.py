@@ -10,16 +10,13 @@ live in ``../shared/vectors/sptps`` beside the repository (or $TINCA_VECTORS).
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
 
 import pytest
 from nacl import bindings as sodium
 
+from tests.vectors import load_vector
 from tinca.plugins.ciphers.sptps import tinc_base64
 from tinca.plugins.ciphers.sptps.chacha_poly import RecordCipher
 from tinca.plugins.ciphers.sptps.ed25519_keys import ExpandedEd25519Key
@@ -29,28 +26,6 @@ from tinca.plugins.ciphers.sptps.sptps_kex import Ephemeral, key_material, prf_s
 P25519 = 2**255 - 19
 
 
-def vectors_dir() -> Path:
-    """$TINCA_VECTORS, else ``shared/vectors/sptps`` in the repository's parent."""
-    override = os.environ.get("TINCA_VECTORS")
-    if override:
-        return Path(override)
-    return Path(__file__).resolve().parents[3].parent / "shared" / "vectors" / "sptps"
-
-
-@cache
-def _load(name: str) -> dict | None:
-    path = vectors_dir() / name
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
-def load_vector(name: str) -> dict:
-    data = _load(name)
-    if data is None:
-        message = f"SPTPS vectors not found at {vectors_dir() / name} (set TINCA_VECTORS)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return data
 
 
 class Draws:
