@@ -189,6 +189,20 @@ DROP_OWN_TARGET = Drop("ARP or ND for our own address")
 # --- the router -----------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class _IcmpFamily:
+    """Where IPv4 and IPv6 differ when building an ICMP error."""
+
+    build: Callable[..., bytes]
+    time_exceeded: int
+    source_offset: int  # of the sender's address in the IP header
+    address_size: int
+
+
+_ICMP4 = _IcmpFamily(ipv4_unreachable, ICMP_TIME_EXCEEDED, 12, 4)
+_ICMP6 = _IcmpFamily(ipv6_unreachable, ICMP6_TIME_EXCEEDED, 8, 16)
+
+
 def _default_mtu(name: str) -> int:
     return MTU
 
@@ -360,28 +374,25 @@ class Router:
 
     def _icmp4(self, source: str, packet: bytearray, ether_len: int, icmp_type: int,
                code: int, length: int | None = None) -> Decision:
-        if self._rate_limited():
-            return DROP_RATE_LIMITED
-        reply_from = None
-        if icmp_type == ICMP_TIME_EXCEEDED and self._local_address is not None:
-            reply_from = self._local_address(bytes(packet[ether_len + 12 : ether_len + 16]))
-        try:
-            reply = ipv4_unreachable(packet, ether_len, icmp_type, code, length=length,
-                                     reply_from=reply_from)
-        except MalformedPacket:
-            return DROP_TOO_SHORT
-        return self._reply(source, reply)
+        return self._icmp(_ICMP4, source, packet, ether_len, icmp_type, code, length)
 
     def _icmp6(self, source: str, packet: bytearray, ether_len: int, icmp_type: int,
                code: int, length: int | None = None) -> Decision:
+        return self._icmp(_ICMP6, source, packet, ether_len, icmp_type, code, length)
+
+    def _icmp(self, family: _IcmpFamily, source: str, packet: bytearray, ether_len: int,
+              icmp_type: int, code: int, length: int | None) -> Decision:
+        """An ICMP error for ``packet`` back to ``source``, rate-limited as tincd.
+        "Time exceeded" comes from our own address towards the sender."""
         if self._rate_limited():
             return DROP_RATE_LIMITED
         reply_from = None
-        if icmp_type == ICMP6_TIME_EXCEEDED and self._local_address is not None:
-            reply_from = self._local_address(bytes(packet[ether_len + 8 : ether_len + 24]))
+        if icmp_type == family.time_exceeded and self._local_address is not None:
+            start = ether_len + family.source_offset
+            reply_from = self._local_address(bytes(packet[start : start + family.address_size]))
         try:
-            reply = ipv6_unreachable(packet, ether_len, icmp_type, code, length=length,
-                                     reply_from=reply_from)
+            reply = family.build(packet, ether_len, icmp_type, code, length=length,
+                                 reply_from=reply_from)
         except MalformedPacket:
             return DROP_TOO_SHORT
         return self._reply(source, reply)
