@@ -6,8 +6,10 @@ knows nothing of the algorithms behind them:
 
 1. a sans-IO meta connection per TCP connection, which authenticates the peer
    and then carries request lines and packets (:class:`MetaSession`);
-2. per-peer packet keys, negotiated through REQ_KEY/ANS_KEY
-   (:meth:`CipherSuite.answer_key_request`, :meth:`CipherSuite.accept_key_answer`);
+2. per-peer packet keys, negotiated through REQ_KEY/ANS_KEY: tinc 1.0's
+   (:meth:`CipherSuite.answer_key_request`, :meth:`CipherSuite.accept_key_answer`)
+   or, for peers that speak tinc 1.1's protocol, a stateful
+   :class:`PeerChannel` per peer (:attr:`CipherSuite.channels`);
 3. packet protection objects built once per key (:class:`PacketSealer`,
    :class:`PacketOpener`) for the data path.
 """
@@ -16,13 +18,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tinca.core.errors import TincaError
 
 if TYPE_CHECKING:
     from tinca.core.config.model import Configuration
-    from tinca.core.meta.requests import AnsKey
+    from tinca.core.meta.requests import AnsKey, Request
 
 
 class MetaError(TincaError):
@@ -65,7 +67,26 @@ class PacketReceived:
     data: bytes
 
 
-MetaEvent = Authenticated | RequestLine | PacketReceived
+@dataclass(frozen=True, slots=True)
+class RawPacketReceived:
+    """Bytes that followed tinc 1.1's ``21 LEN`` (SPTPS_PACKET) outside the
+    meta connection's protection: a destination and a source node ID, then a
+    datagram of the source's per-node session (see :class:`PeerChannel`)."""
+
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class PublicKeyOffered:
+    """The peer sent its public key instead of an ACK (tinc 1.1's key upgrade,
+    protocol minor 1): the node should store it, then the connection ends and
+    is made again with the newer protocol."""
+
+    peer_name: str
+    key: str
+
+
+MetaEvent = Authenticated | RequestLine | PacketReceived | RawPacketReceived | PublicKeyOffered
 
 
 class MetaSession(Protocol):
@@ -151,10 +172,129 @@ class SuiteContext:
     compression: Callable[[int], object | None]
 
 
+class ChannelStep(Protocol):
+    """What one call into a :class:`PeerChannel` produced.
+
+    ``requests``: REQ_KEY/ANS_KEY requests to send towards the peer, in order;
+    ``done``: not ``None`` when a key exchange finished (its ``initial`` tells
+    the first from a re-key); ``error``: the input was refused (the node logs
+    it once per kind).
+    """
+
+    requests: list[Request]
+    done: Any
+    error: Exception | None
+
+
+class PeerChannel(Protocol):
+    """A per-peer packet session keyed over REQ_KEY/ANS_KEY (tinc 1.1's SPTPS).
+
+    Unlike the legacy suite's sealer/opener pairs, one stateful object per
+    peer does both directions, runs its own key exchange through the meta
+    connections, and re-keys in place. ``seal``/``open`` are the data path.
+    """
+
+    @property
+    def validkey(self) -> bool:
+        """A key exchange finished: packets can be sealed and opened."""
+        ...
+
+    @property
+    def waiting_for_key(self) -> bool:
+        """A key exchange is under way."""
+        ...
+
+    def request_key(self, now: float) -> ChannelStep:
+        """Make sure a key exchange runs: start one, or restart a stale one."""
+        ...
+
+    def on_request(self, request: Request) -> ChannelStep:
+        """A REQ_KEY (with extension) or ANS_KEY of this channel from the peer."""
+        ...
+
+    def force_kex(self) -> ChannelStep:
+        """Our keys expired: re-key an established session."""
+        ...
+
+    def stop(self) -> None:
+        """Forget the session (the peer's reachability changed)."""
+        ...
+
+    def seal(self, frame: bytes | bytearray) -> bytes:
+        """The datagram carrying one Ethernet-framed packet (or probe) to the
+        peer; raises :class:`PacketError` before the key exchange finished."""
+        ...
+
+    def open(self, datagram: bytes, via_udp: bool = True) -> tuple[bool, bytes] | None:
+        """``(is_probe, frame)`` from one datagram of the peer, ``None`` for a
+        handshake step; raises :class:`PacketError`."""
+        ...
+
+    def verify(self, datagram: bytes) -> bool:
+        """Whether ``datagram`` is the peer's and would be accepted (no state change)."""
+        ...
+
+    def after_bad_packet(self, error: Exception | None = None) -> ChannelStep:
+        """A datagram of the peer failed: restart the session if the last
+        start is old enough (tinc's storm guard)."""
+        ...
+
+    def probe_request(self, size: int) -> bytes:
+        """The body of a path MTU probe of ``size`` bytes."""
+        ...
+
+    def probe_reply(self, request: bytes, peer_minor: int) -> bytes:
+        """The answer to a probe request, in the form the peer's minor reads."""
+        ...
+
+    def gratuitous_reply(self, length: int) -> bytes:
+        """An unsolicited reply telling the peer ``length`` bytes arrived."""
+        ...
+
+    def parse_probe(self, body: bytes) -> tuple[bool, int]:
+        """``(is_request, length)`` of a probe; raises :class:`PacketError`."""
+        ...
+
+
+class PeerChannels(Protocol):
+    """A suite's per-peer channels and the node IDs that frame their datagrams."""
+
+    #: bytes in a node ID
+    id_size: int
+
+    def node_id(self, name: str) -> bytes:
+        """The ID that names node ``name`` in framed datagrams."""
+        ...
+
+    def channel(self, peer: str, peer_minor: int) -> PeerChannel | None:
+        """A new channel with ``peer``; ``None`` while we lack its public key."""
+        ...
+
+    def own_public_key(self) -> str:
+        """Our public key as ANS_PUBKEY carries it."""
+        ...
+
+    def learn_public_key(self, peer: str, key: str) -> None:
+        """Store a peer's public key (ANS_PUBKEY, key upgrade); raises
+        :class:`MetaError` for a malformed key."""
+        ...
+
+    def request_packet(self, from_name: str, to_name: str, datagram: bytes) -> Request:
+        """A datagram as a meta request, for a next hop too old for raw ``21 LEN``."""
+        ...
+
+    def datagram_of(self, request: Request) -> bytes:
+        """The datagram inside such a request; raises :class:`PacketError`."""
+        ...
+
+
 class CipherSuite(Protocol):
     """One protocol family (tinc 1.0 legacy, tinc 1.1 SPTPS)."""
 
     name: str
+    #: tinc 1.1's per-peer channels when the suite has them and they are on
+    #: (``None``: every peer uses the legacy packet keys below)
+    channels: PeerChannels | None
 
     def meta_session(self, params: MetaParams) -> MetaSession:
         """A new sans-IO meta connection."""

@@ -19,6 +19,7 @@ from tinca.core import probes
 from tinca.core.device import Device
 from tinca.core.logs import DEBUG_TRAFFIC, level_for
 from tinca.core.meta.requests import OPTION_PMTU_DISCOVERY, OPTION_TCPONLY
+from tinca.core.node.channel_path import ChannelDataPath
 from tinca.core.node.protocol import MetaProtocol
 from tinca.core.node.ratelog import RateLimitedLog
 from tinca.core.node.state import Link, Peer
@@ -32,8 +33,11 @@ TRAFFIC = level_for(DEBUG_TRAFFIC)
 SendDatagram = Callable[[bytes, tuple[str, int]], None]
 
 
-class DataPath:
+class DataPath(ChannelDataPath):
     """Moves packets for node ``protocol.myself``.
+
+    Peers that speak tinc 1.1's protocol take the channel path
+    (:class:`~tinca.core.node.channel_path.ChannelDataPath`).
 
     ``send_datagram(payload, (host, port))`` puts one UDP datagram on the
     wire; the shell picks the socket for the address family.
@@ -59,6 +63,7 @@ class DataPath:
         self.tun = device.request.layer == "tun"
         self.bad = RateLimitedLog(log, clock)
         self.dropped: dict[str, int] = {}
+        self._init_channels()
 
     # ------------------------------------------------------------------ inputs
 
@@ -89,9 +94,19 @@ class DataPath:
     def receive_datagram(self, datagram: bytes, address: tuple[str, int]) -> None:
         """One UDP datagram from ``address``."""
         peer = self.by_address.get(address)
+        if peer is not None and peer.sptps:
+            self.receive_channel_datagram(peer, datagram, address)
+            return
         moved = peer is None or peer.opener is None
         if moved:
+            peer = self.channel_source(datagram) if self.channels is not None else None
+            if peer is not None:
+                self.receive_channel_datagram(peer, datagram, address)
+                return
             peer = self._try_harder(datagram)
+            if peer is not None and peer.sptps:
+                self.receive_channel_datagram(peer, datagram, address)
+                return
             if peer is None:
                 self.bad.log(TRAFFIC, address[0], "unknown",
                              "Received UDP packet from unknown source %s port %d", *address)
@@ -157,6 +172,9 @@ class DataPath:
         peer = self.peers.get(name)
         if peer is None or not peer.reachable:
             return
+        if peer.sptps:
+            self.send_channel_packet(peer, packet)
+            return
         via_name = peer.nexthop if peer.via == self.myself else peer.via
         via = self.peers.get(via_name or "")
         if via is None:
@@ -177,6 +195,9 @@ class DataPath:
     def send_udp(self, peer: Peer, packet: bytes | bytearray, probe: bool = False) -> None:
         """tincd's send_udppacket: seal and send, or fall back to TCP."""
         if not peer.reachable:
+            return
+        if peer.sptps:  # a legacy node's packet relayed through an SPTPS node
+            self.send_channel_packet(peer, packet)
             return
         sealer = peer.sealer
         if sealer is None:
@@ -225,8 +246,15 @@ class DataPath:
         """An unknown source: the peer whose key authenticates the packet
         (tincd's try_harder)."""
         for peer in self.peers.values():
+            if not peer.reachable:
+                continue
+            if peer.sptps:
+                # Unframed datagrams come only from nodes older than minor 4.
+                if peer.channel is not None and peer.channel.verify(datagram):
+                    return peer
+                continue
             opener = peer.opener
-            if opener is None or not peer.reachable:
+            if opener is None:
                 continue
             check = getattr(opener, "authenticates", None)
             if check is not None and check(datagram):

@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING
 
 from tinca.core.errors import TincaError
 from tinca.core.logs import DEBUG_CONNECTIONS, level_for
-from tinca.core.suite import Authenticated, MetaSession, PacketReceived, RequestLine
+from tinca.core.suite import (
+    Authenticated,
+    MetaSession,
+    PacketReceived,
+    RawPacketReceived,
+    RequestLine,
+)
 
 if TYPE_CHECKING:
     from tinca.core.node.outgoing import Outgoing
@@ -83,9 +89,17 @@ class MetaLink(asyncio.Protocol):
                 protocol.handle(self, event.line)
             elif isinstance(event, PacketReceived):
                 self.runtime.datapath.receive_tcp_packet(self, event.data)
+            elif isinstance(event, RawPacketReceived):
+                self.runtime.datapath.receive_raw_tcp(self, event.data)
             elif isinstance(event, Authenticated):
                 self.name = event.peer_name
                 protocol.activate(self, event)
+        if getattr(self.session, "finished", False):
+            # A key upgrade ended the connection (a TERMREQ went out); the
+            # next one uses the newer protocol.
+            self.close(report=self.active)
+            if self.outgoing is not None:
+                self.outgoing.timeout = 0
 
     def connection_lost(self, exc: Exception | None) -> None:
         """The peer closed or the socket failed: clean up like tincd."""
@@ -111,6 +125,12 @@ class MetaLink(asyncio.Protocol):
         """Send a VPN packet over this connection (tinc's PACKET)."""
         if self.transport is not None and not self.closed:
             self.transport.write(self.session.send_packet(packet))
+
+    def send_raw_packet(self, data: bytes) -> None:
+        """``21 LEN`` and raw bytes (tinc 1.1's SPTPS_PACKET), on an SPTPS connection."""
+        send = getattr(self.session, "send_sptps_packet", None)
+        if send is not None and self.transport is not None and not self.closed:
+            self.transport.write(send(data))
 
     def close(self, report: bool) -> None:
         """Close the socket and tell the node (once)."""

@@ -23,6 +23,7 @@ from tinca.core.graph import Edge, Graph, GraphUpdate
 from tinca.core.logs import DEBUG_CONNECTIONS, DEBUG_PROTOCOL, DEBUG_STATUS, level_for
 from tinca.core.meta import requests as rq
 from tinca.core.meta.past import PastRequests
+from tinca.core.node.ratelog import RateLimitedLog
 from tinca.core.node.state import Link, Peer
 from tinca.core.route.subnet_table import SubnetTable
 from tinca.core.subnet import Subnet
@@ -116,7 +117,14 @@ class MetaProtocol:
             rq.ReqKey: self._req_key,
             rq.AnsKey: self._ans_key,
             rq.TermReq: self._termreq,
+            rq.UdpInfo: self._udp_info,
+            rq.MtuInfo: self._mtu_info,
         }
+        self.channels = getattr(suite, "channels", None)  # third-party suites may lack it
+        self.bad = RateLimitedLog(log, clock)
+        #: a datagram of a peer's channel that came in a meta request (the
+        #: data path opens it): ``on_datagram(peer, datagram)``
+        self.on_datagram: Callable[[Peer, bytes], None] = lambda peer, datagram: None
         graph.add_node(myself)
 
     # ------------------------------------------------------------------ helpers
@@ -258,12 +266,19 @@ class MetaProtocol:
             peer.last_req_key = -1e9
             if peer.mtu_strategy is not None:
                 peer.mtu_strategy.stop()
+            if peer.channel is not None:
+                peer.channel.stop()
+            # tinc 1.1 speaks SPTPS with a node whose options carry minor 2 or
+            # more (graph.c check_reachability), and forgets it when it goes.
+            peer.sptps = change.reachable and self.channels is not None and (
+                rq.option_version(peer.options) >= 2
+            )
             if change.reachable:
                 log.log(STATUS, "Node %s became reachable", change.name)
                 self.on_lifecycle(Lifecycle("host-up", change.name, change.address))
                 for subnet in self.subnets.subnets_of(change.name):
                     self.on_lifecycle(Lifecycle("subnet-up", change.name, change.address, subnet))
-                if peer.link is not None:
+                if peer.link is not None and not peer.sptps:
                     # A neighbour that came up gets our key at once (graph.c).
                     self.send_ans_key(peer)
             else:
@@ -466,18 +481,24 @@ class MetaProtocol:
     # -- keys
 
     def send_key_changed(self) -> None:
-        """Our keys expired: tell everyone, and re-key direct neighbours at once."""
+        """Our keys expired: tell everyone, re-key legacy neighbours at once
+        and force a new key exchange on every keyed SPTPS channel."""
         self.broadcast(rq.KeyChanged(self.nonce(), self.myself))
         for link in self.active_links():
             peer = self.peers.get(link.name or "")
-            if peer is not None and peer.reachable:
+            if peer is not None and peer.reachable and not peer.sptps:
                 self.send_ans_key(peer)
+        for peer in self.peers.values():
+            channel = peer.channel
+            if peer.reachable and peer.sptps and channel is not None and channel.validkey:
+                self._emit(peer, channel.force_kex())
 
     def expire_keys(self) -> None:
         """KeyExpire passed: forget the keys peers use to send to us."""
         log.log(STATUS, "Expiring symmetric keys")
         for peer in self.peers.values():
-            peer.opener = None
+            if not peer.sptps:
+                peer.opener = None
         self.send_key_changed()
 
     def send_req_key(self, peer: Peer) -> None:
@@ -517,10 +538,11 @@ class MetaProtocol:
             log.error("Got KEY_CHANGED from %s origin %s which does not exist", link.name,
                       request.name)
             return True
-        peer.sealer = None
-        peer.last_req_key = -1e9
-        if peer.mtu_strategy is not None and hasattr(peer.mtu_strategy, "key_lost"):
-            peer.mtu_strategy.key_lost()
+        if not peer.sptps:  # an SPTPS session re-keys itself (protocol_key.c)
+            peer.sealer = None
+            peer.last_req_key = -1e9
+            if peer.mtu_strategy is not None and hasattr(peer.mtu_strategy, "key_lost"):
+                peer.mtu_strategy.key_lost()
         if not self.settings.tunnelserver:
             self.broadcast(line, exclude=link)
         return True
@@ -557,14 +579,109 @@ class MetaProtocol:
         if hop is not None:
             hop.send_line(line)
         elif source is not None:
-            self.send_ans_key(source)
+            if request.ext is None or self.channels is None:
+                self.send_ans_key(source)
+            else:
+                self._req_key_ext(source, request)
         return True
+
+    # -- tinc 1.1's per-node channels (REQ_KEY extensions, SPTPS ANS_KEY)
+
+    def _req_key_ext(self, source: Peer, request: rq.ReqKey) -> None:
+        """A REQ_KEY with an extension number, for us (protocol_key.c req_key_ext_h)."""
+        channels = self.channels
+        assert channels is not None
+        ext = request.ext
+        if ext == rq.RequestType.REQ_PUBKEY:
+            if channels.channel(source.name, 0) is None:
+                self._send_towards(source, rq.ReqKey(self.myself, source.name,
+                                                     int(rq.RequestType.REQ_PUBKEY)))
+            self._send_towards(source, rq.ReqKey(self.myself, source.name,
+                                                 int(rq.RequestType.ANS_PUBKEY),
+                                                 channels.own_public_key()))
+        elif ext == rq.RequestType.ANS_PUBKEY:
+            if source.channel is not None or channels.channel(source.name, 0) is not None:
+                log.log(PROTOCOL, "Got ANS_PUBKEY from %s even though we already have his "
+                        "pubkey", source.name)
+                return
+            try:
+                channels.learn_public_key(source.name, request.payload or "")
+            except TincaError as err:
+                log.error("Got bad ANS_PUBKEY from %s: %s", source.name, err)
+                return
+            log.log(PROTOCOL, "Learned Ed25519 public key from %s", source.name)
+        elif ext == rq.RequestType.REQ_KEY:
+            channel = self._channel(source)
+            if channel is not None:
+                self._emit(source, channel.on_request(request))
+        elif ext == rq.RequestType.SPTPS_PACKET:
+            try:
+                datagram = channels.datagram_of(request)
+            except TincaError as err:
+                self.bad.log(logging.WARNING, source.name, "SPTPS_PACKET", "%s", err)
+                return
+            self.on_datagram(source, datagram)
+        else:
+            log.error("Unknown extended REQ_KEY request from %s: %s", source.name, ext)
+
+    def _channel(self, peer: Peer) -> object | None:
+        """``peer``'s channel, made on first use; without its public key we
+        ask for it (REQ_PUBKEY) and return None (send_req_key)."""
+        if peer.channel is None and self.channels is not None:
+            peer.channel = self.channels.channel(peer.name, rq.option_version(peer.options))
+            if peer.channel is None:
+                log.log(PROTOCOL, "No Ed25519 key known for %s", peer.name)
+                self._send_towards(peer, rq.ReqKey(self.myself, peer.name,
+                                                   int(rq.RequestType.REQ_PUBKEY)))
+        return peer.channel
+
+    def try_sptps(self, peer: Peer) -> None:
+        """Make sure a key exchange with an SPTPS peer runs (net_packet.c try_sptps)."""
+        channel = peer.channel
+        if channel is not None and channel.validkey:
+            return
+        if channel is None:
+            if peer.last_req_key + REQ_KEY_INTERVAL > self.clock():
+                return  # the REQ_PUBKEY went out recently
+            peer.last_req_key = self.clock()
+            channel = self._channel(peer)
+            if channel is None:
+                return
+        self._emit(peer, channel.request_key(self.clock()))
+
+    def _emit(self, peer: Peer, step: object) -> None:
+        """Send a channel step's requests towards ``peer``; report its outcome."""
+        for request in step.requests:  # type: ignore[attr-defined]
+            self._send_towards(peer, request)
+        error = step.error  # type: ignore[attr-defined]
+        if error is not None:
+            self.bad.log(logging.WARNING, peer.name, type(error).__name__,
+                         "Key exchange with %s failed: %s", peer.name, error)
+        done = step.done  # type: ignore[attr-defined]
+        if done is not None:
+            if done.initial:
+                self.on_key(peer)
+            else:
+                log.log(PROTOCOL, "SPTPS re-key with %s finished", peer.name)
+
+    def _send_towards(self, peer: Peer, request: rq.Request) -> None:
+        link = self._link_towards(peer)
+        if link is not None:
+            self.send(link, request)
 
     def _ans_key(self, link: Link, request: rq.Request, line: str) -> bool:
         assert isinstance(request, rq.AnsKey)
         from_ = request.from_name
         source, hop = self._key_route(link, "ANS_KEY", from_, request.to_name)
         if source is None:
+            return True
+        if hop is None and source.sptps and self.channels is not None:
+            channel = self._channel(source)
+            if channel is not None:
+                self._emit(source, channel.on_request(request))
+                if channel.validkey and request.address and request.port \
+                        and request.port.isdigit():
+                    source.udp_address = (request.address, int(request.port))
             return True
         if hop is not None:
             target = self.peers[request.to_name]
@@ -587,4 +704,33 @@ class MetaProtocol:
                     request.address, request.port)
             source.udp_address = (request.address, int(request.port))
         self.on_key(source)
+        return True
+
+    # -- UDP_INFO / MTU_INFO (tinc 1.1, protocol_misc.c)
+
+    def _udp_info(self, link: Link, request: rq.Request, line: str) -> bool:
+        """Where the relay sees a node's UDP packets come from: pass it on
+        towards its destination; for us, adopt it while UDP with that node is
+        unconfirmed."""
+        assert isinstance(request, rq.UdpInfo)
+        source, hop = self._key_route(link, "UDP_INFO", request.from_name, request.to_name)
+        if hop is not None:
+            hop.send_line(line)
+        elif source is not None and request.port.isdigit():
+            strategy = source.mtu_strategy
+            if not getattr(strategy, "udp_confirmed", False):
+                source.udp_address = (request.address, int(request.port))
+        return True
+
+    def _mtu_info(self, link: Link, request: rq.Request, line: str) -> bool:
+        """The path MTU towards a node as a relay measured it: pass it on, or
+        use it as a provisional MTU until our own discovery has one."""
+        assert isinstance(request, rq.MtuInfo)
+        source, hop = self._key_route(link, "MTU_INFO", request.from_name, request.to_name)
+        if hop is not None:
+            hop.send_line(line)
+        elif source is not None:
+            provisional = getattr(source.mtu_strategy, "provisional_mtu", None)
+            if provisional is not None:
+                provisional(request.mtu)
         return True

@@ -47,6 +47,9 @@ UDP_BATCH = 64
 """Datagrams (and device packets) taken per loop wake-up."""
 TICK = 1.0
 """Seconds between housekeeping rounds."""
+PROBE_TICK = 0.1
+"""Seconds between looks at the MTU strategies' wake-up times (tinc 1.1 probes
+every third of a second while discovering)."""
 
 # Linux's per-socket path MTU discovery switch (<linux/in.h>, <linux/in6.h>);
 # Python's socket module does not export them.
@@ -145,8 +148,11 @@ class NodeRuntime:
         self.max_timeout = int(config.lookup("MaxTimeout"))
         self.key_lifetime = int(config.lookup("KeyExpire"))
         self.key_expires = clock() + self.key_lifetime
-        manager = stack.manager
-        self.suite = manager.registry("tinca_register_cipher_suites").get("legacy").value(
+        suites = stack.manager.registry("tinca_register_cipher_suites")
+        # tinc 1.1's suite speaks both protocols and falls back to the legacy
+        # one by itself; without it (blocked, say) the node is a tinc 1.0 one.
+        suite_name = "sptps" if "sptps" in suites else "legacy"
+        self.suite = suites.get(suite_name).value(
             SuiteContext(config, self.myself, os.urandom, clock, self._compression)
         )
         self.graph = Graph(self.myself, self.options)
@@ -195,6 +201,7 @@ class NodeRuntime:
         self.tasks: set[asyncio.Task[None]] = set()
         self.loop: asyncio.AbstractEventLoop | None = None
         self._tick_handle: asyncio.TimerHandle | None = None
+        self._probe_handle: asyncio.TimerHandle | None = None
         #: called when the node cannot go on (the daemon stops)
         self.on_fatal: Callable[[], None] | None = None
         self._last_check = clock()
@@ -265,6 +272,7 @@ class NodeRuntime:
                 continue
             self._start_outgoing(name)
         self._tick_handle = loop.call_later(TICK, self._tick)
+        self._probe_handle = loop.call_later(PROBE_TICK, self._probe_tick)
 
     def stop(self) -> None:
         """Close every connection (without DEL_EDGE, as tincd at exit)."""
@@ -273,6 +281,8 @@ class NodeRuntime:
             return
         if self._tick_handle is not None:
             self._tick_handle.cancel()
+        if self._probe_handle is not None:
+            self._probe_handle.cancel()
         for task in list(self.tasks):
             task.cancel()
         for listener in self.listeners:
@@ -331,7 +341,13 @@ class NodeRuntime:
         strategy = peer.mtu_strategy
         if strategy is None:
             strategy = peer.mtu_strategy = self._mtu_strategy(peer)
-        if peer.options & rq.OPTION_PMTU_DISCOVERY:
+        if peer.sptps:
+            # tinc 1.1 probes every SPTPS node it sends to directly: UDP
+            # discovery always, sizes when PMTU discovery is on (try_tx_sptps).
+            tcponly = (self.options | peer.options) & rq.OPTION_TCPONLY
+            if peer.via == peer.name and not (tcponly and peer.link is not None):
+                strategy.start(self.clock())
+        elif peer.options & rq.OPTION_PMTU_DISCOVERY:
             strategy.start(self.clock())
 
     def _mtu_strategy(self, peer: Peer):  # type: ignore[no-untyped-def]
@@ -342,7 +358,11 @@ class NodeRuntime:
             discovery = host.get("PMTUDiscovery", None)
         except ConfigError:
             name = pmtu = discovery = None
-        name = name or self.config.lookup("MTUStrategy") or "tinc10"
+        # Unless configured, each peer gets the probing its protocol's tinc
+        # does, so the path MTU comes out as that tinc's would.
+        name = name or self.config.lookup("MTUStrategy", None) or (
+            "tinc11" if peer.sptps else "tinc10"
+        )
         settings = MTUSettings(
             pmtu=pmtu or self.config.lookup("PMTU", None),
             discovery=bool(peer.options & rq.OPTION_PMTU_DISCOVERY)
@@ -354,7 +374,10 @@ class NodeRuntime:
             peer=peer.name,
         )
         factory = self.stack.manager.registry("tinca_register_mtu_strategies").get(name).value
-        return factory(settings)
+        strategy = factory(settings)
+        if hasattr(strategy, "peer_minor"):
+            strategy.peer_minor = rq.option_version(peer.options)
+        return strategy
 
     def _peer_mtu(self, name: str) -> int:
         peer = self.protocol.peers.get(name)
@@ -561,16 +584,6 @@ class NodeRuntime:
                 continue
             outgoing.next_attempt = float("inf")  # until this attempt finishes
             self._spawn(self._connect(outgoing))
-        # MTU probes.
-        for peer in list(self.protocol.peers.values()):
-            strategy = peer.mtu_strategy
-            if strategy is None:
-                continue
-            wake = strategy.next_wakeup()
-            if wake is not None and wake <= now:
-                sizes = strategy.due_probes(now)
-                if sizes:
-                    self.datapath.send_probes(peer, sizes)
         if self._last_check + self.ping_timeout > now:
             return
         self._last_check = now
@@ -582,6 +595,29 @@ class NodeRuntime:
         if self.key_expires <= now:
             self.protocol.expire_keys()
             self.key_expires = now + self.key_lifetime
+
+    def _probe_tick(self) -> None:
+        assert self.loop is not None
+        try:
+            self._run_probes(self.clock())
+        except TincaError as err:  # never let a bad peer stop the timer
+            log.error("%s", err)
+        self._probe_handle = self.loop.call_later(PROBE_TICK, self._probe_tick)
+
+    def _run_probes(self, now: float) -> None:
+        """Send the probes every MTU strategy has due."""
+        for peer in list(self.protocol.peers.values()):
+            strategy = peer.mtu_strategy
+            if strategy is None:
+                continue
+            wake = strategy.next_wakeup()
+            if wake is None or wake > now:
+                continue
+            sizes = strategy.due_probes(now)
+            if peer.sptps:
+                self.datapath.send_channel_probes(peer, sizes)
+            elif sizes:
+                self.datapath.send_probes(peer, sizes)
 
     def _check_links(self, now: float) -> None:
         """tincd's check_dead_connections."""

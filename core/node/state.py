@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from tinca.core.mtu import MTUStrategy
-from tinca.core.suite import PacketOpener, PacketSealer
+from tinca.core.suite import PacketOpener, PacketSealer, PeerChannel
 
 
 class Link(Protocol):
@@ -49,7 +49,8 @@ class Peer:
     """Our view of one other node (tinc's ``node_t`` minus the graph fields).
 
     ``sealer`` protects packets we send to this node (its ANS_KEY to us),
-    ``opener`` checks packets it sends to us (our ANS_KEY to it).
+    ``opener`` checks packets it sends to us (our ANS_KEY to it). A node that
+    speaks tinc 1.1's protocol (``sptps``) has one ``channel`` instead.
     """
 
     name: str
@@ -69,6 +70,9 @@ class Peer:
     maxmtu: int = 1518
     #: when the next MTU probe round is due (None: no probing)
     mtu_wakeup: float | None = None
+    #: its packets use a per-node channel (tinc's status.sptps)
+    sptps: bool = False
+    channel: PeerChannel | None = None
     stats: dict[str, int] = field(default_factory=lambda: {"in": 0, "out": 0})
 
     @property

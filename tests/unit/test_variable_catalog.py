@@ -112,6 +112,8 @@ IMPLEMENTED = {
     # devices and scripts
     "IffOneQueue", "ScriptsInterpreter", "ScriptsExtension",
     "UDPRcvBuf", "UDPSndBuf",
+    # tinc 1.1's protocol (SPTPS)
+    "ExperimentalProtocol", "Ed25519PrivateKeyFile", "Ed25519PublicKey", "Ed25519PublicKeyFile",
 }  # fmt: skip
 
 

@@ -72,7 +72,13 @@ from collections.abc import Callable
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 
-from tinca.core.suite import Authenticated, MetaError, PacketReceived, RequestLine
+from tinca.core.suite import (
+    Authenticated,
+    MetaError,
+    PacketReceived,
+    PublicKeyOffered,
+    RequestLine,
+)
 from tinca.plugins.ciphers.legacy.evp import (
     CIPHERS,
     DIGESTS,
@@ -142,7 +148,7 @@ _HEX = re.compile(rb"[0-9a-fA-F]*")
 
 # The events are the core's (tinca.core.suite), so the node can consume any
 # cipher suite's sessions the same way.
-MetaEvent = Authenticated | RequestLine | PacketReceived
+MetaEvent = Authenticated | RequestLine | PacketReceived | PublicKeyOffered
 
 
 class MetaProtocolError(MetaError):
@@ -271,6 +277,14 @@ class LegacyMetaConnection:
     ``n`` random bytes; the METAKEY and CHALLENGE take theirs from it, in
     that order.
 
+    A tinc 1.1 node speaking the legacy protocol adds to it: ``id_minor`` is
+    the minor version its ID line carries (``None``: tinc 1.0's bare ``17``);
+    ``ack_minor`` goes into the top byte of the options in our ACK (tinc 1.1
+    sends its minor there when SPTPS is on); ``upgrade_key``, when set, is our
+    Ed25519 public key in tinc's base64, sent instead of the ACK because the
+    connection runs at minor 1 (one side lacks the other's Ed25519 key): the
+    peer's ACK then carries its key too and becomes :class:`PublicKeyOffered`.
+
     ``meta_cipher`` and ``meta_digest`` are what we announce in our METAKEY;
     the cipher must be a stream mode (tincd uses AES-CFB). ``max_buffer_size``
     is tincd's ``MAXBUFSIZE``: the longest line (newline included) or packet
@@ -293,6 +307,9 @@ class LegacyMetaConnection:
         meta_cipher: LegacyCipherInfo = DEFAULT_META_CIPHER,
         meta_digest: LegacyDigestInfo = DEFAULT_META_DIGEST,
         max_buffer_size: int = MAX_BUFFER_SIZE,
+        id_minor: int | None = None,
+        ack_minor: int = 0,
+        upgrade_key: str | None = None,
     ) -> None:
         if not _NODE_NAME.fullmatch(my_name.encode("ascii", "replace")):
             raise ValueError(f"invalid node name {my_name!r}")
@@ -316,6 +333,9 @@ class LegacyMetaConnection:
         self._meta_cipher = meta_cipher
         self._meta_digest = meta_digest
         self._max_buffer = max_buffer_size
+        self._id_minor = id_minor
+        self._ack_minor = ack_minor
+        self._upgrade_key = upgrade_key
 
         self._start = clock()
         self._initiated = False
@@ -516,7 +536,10 @@ class LegacyMetaConnection:
         self._outbox += self._encrypt.update(data) if self._encrypt is not None else data
 
     def _send_id(self) -> None:
-        self._send_line(b"%d %s %d" % (ID, self._my_name.encode("ascii"), PROTOCOL_MAJOR))
+        line = b"%d %s %d" % (ID, self._my_name.encode("ascii"), PROTOCOL_MAJOR)
+        if self._id_minor is not None:
+            line += b".%d" % self._id_minor
+        self._send_line(line)
 
     def _on_id(self, tokens: list[bytes]) -> None:
         version = _c_int(tokens[2]) if len(tokens) >= 3 else None
@@ -662,6 +685,10 @@ class LegacyMetaConnection:
 
     def _send_ack(self) -> None:
         assert self._peer_name is not None
+        if self._upgrade_key is not None:
+            # tinc 1.1's upgrade: our Ed25519 key takes the place of the ACK.
+            self._send_line(b"%d %s" % (ACK, self._upgrade_key.encode("ascii")))
+            return
         elapsed = self._clock() - self._start
         estimate = int(elapsed * 1000)  # milliseconds, truncated as tincd's timeval maths
         fixed = self._weight(self._peer_name) if callable(self._weight) else self._weight
@@ -669,12 +696,21 @@ class LegacyMetaConnection:
         options = self._my_options
         self._sent_options = (options(self._peer_name) if callable(options) else options)
         self._sent_options &= 0xFFFFFFFF
-        self._send_line(
-            b"%d %d %d %x" % (ACK, self._my_port, self._estimated_weight, self._sent_options)
-        )
+        wire_options = self._sent_options
+        if self._ack_minor:
+            # tinc 1.1 keeps the connection's options without a version and
+            # sends its minor version in the top byte.
+            self._sent_options &= 0xFFFFFF
+            wire_options = self._sent_options | (self._ack_minor << 24)
+        self._send_line(b"%d %d %d %x" % (ACK, self._my_port, self._estimated_weight, wire_options))
 
-    def _on_ack(self, tokens: list[bytes]) -> Authenticated:
+    def _on_ack(self, tokens: list[bytes]) -> Authenticated | PublicKeyOffered:
         assert self._peer_name is not None
+        if self._upgrade_key is not None:
+            if len(tokens) < 2:
+                raise MetaProtocolError(f"Got bad ACK from {self._who()}")
+            self._allow = _ALL
+            return PublicKeyOffered(self._peer_name, tokens[1].decode("latin-1"))
         weight = _c_int(tokens[2]) if len(tokens) >= 4 else None
         options = _c_hex(tokens[3]) if len(tokens) >= 4 else None
         if weight is None or options is None:

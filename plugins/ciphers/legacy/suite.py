@@ -60,10 +60,20 @@ def host_options(config, name: str, server_options: int) -> int:  # type: ignore
     return options
 
 
+def host_weight(config, name: str) -> int | None:  # type: ignore[no-untyped-def]
+    """``Weight`` from ``name``'s host config: a fixed edge weight, or None."""
+    try:
+        weight = config.host(name).get("Weight", None)
+    except ConfigError:
+        return None
+    return int(weight) if weight is not None else None
+
+
 class LegacySuite:
     """tinc 1.0 (protocol 17.0): RSA meta connections, EVP packet keys."""
 
     name = "legacy"
+    channels = None  # every peer uses tinc 1.0's packet keys
 
     def __init__(self, context: SuiteContext) -> None:
         self.context = context
@@ -120,19 +130,23 @@ class LegacySuite:
 
     # ------------------------------------------------------------------ meta
 
-    def meta_session(self, params: MetaParams) -> LegacyMetaConnection:
-        """A tinc 1.0 meta connection (ID, METAKEY, CHALLENGE, CHAL_REPLY, ACK)."""
+    def meta_session(
+        self,
+        params: MetaParams,
+        *,
+        id_minor: int | None = None,
+        ack_minor: int = 0,
+        upgrade_key: str | None = None,
+    ) -> LegacyMetaConnection:
+        """A tinc 1.0 meta connection (ID, METAKEY, CHALLENGE, CHAL_REPLY, ACK).
+
+        The keywords are what a tinc 1.1 node changes when it speaks the
+        legacy protocol (see :class:`LegacyMetaConnection`).
+        """
         config = self.context.config
 
         def options_for(peer: str) -> int:
             return host_options(config, peer, params.my_options)
-
-        def weight_for(peer: str) -> int | None:
-            try:
-                weight = config.host(peer).get("Weight", None)
-            except ConfigError:
-                return None
-            return int(weight) if weight is not None else None
 
         return LegacyMetaConnection(
             my_name=params.my_name,
@@ -144,7 +158,10 @@ class LegacySuite:
             clock=params.clock,
             random=self.context.random,
             expected_peer=params.expected_peer,
-            weight=weight_for,
+            weight=lambda peer: host_weight(config, peer),
+            id_minor=id_minor,
+            ack_minor=ack_minor,
+            upgrade_key=upgrade_key,
         )
 
     # ------------------------------------------------------------------ packet keys

@@ -54,7 +54,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from tinca.core.meta.requests import (
     MAXBUFSIZE,
@@ -71,7 +70,13 @@ from tinca.core.meta.requests import (
     parse_request,
     with_option_version,
 )
-from tinca.core.suite import Authenticated, MetaError, PacketReceived, RequestLine
+from tinca.core.suite import (
+    Authenticated,
+    MetaError,
+    PacketReceived,
+    RawPacketReceived,
+    RequestLine,
+)
 from tinca.plugins.ciphers.sptps.ed25519_keys import ExpandedEd25519Key
 from tinca.plugins.ciphers.sptps.sptps import (
     SPTPS,
@@ -115,16 +120,13 @@ def meta_label(outgoing_name: str, accepting_name: str) -> bytes:
 # ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class SptpsPacketReceived:
-    """Raw bytes that followed a ``21 LEN`` request outside any SPTPS record.
+SptpsPacketReceived = RawPacketReceived
+"""Raw bytes that followed a ``21 LEN`` request outside any SPTPS record.
 
-    tinc sends an SPTPS datagram of the per-node session this way (a 6-byte
-    destination ID, a 6-byte source ID, then the datagram) when UDP is not
-    usable. They are not protected by the meta connection.
-    """
-
-    data: bytes
+tinc sends an SPTPS datagram of the per-node session this way (a 6-byte
+destination ID, a 6-byte source ID, then the datagram) when UDP is not
+usable. They are not protected by the meta connection.
+"""
 
 
 MetaEvent = Authenticated | RequestLine | PacketReceived | SptpsPacketReceived

@@ -1,4 +1,4 @@
-"""The SPTPS (tinc 1.1) cipher plugin: Ed25519 key generation.
+"""The SPTPS (tinc 1.1) cipher plugin: the ``sptps`` suite and Ed25519 key generation.
 
 Registered through the ``tinca`` entry point group like any third-party plugin.
 """
@@ -9,7 +9,18 @@ from tinca.core.config.variables import Variable
 from tinca.core.hookspecs import Register
 from tinca.core.markers import hookimpl
 from tinca.plugins.ciphers.sptps.ed25519_keys import generate_ed25519_keys
+from tinca.plugins.ciphers.sptps.suite import make_suite
 from tinca.plugins.ciphers.sptps.variables import VARIABLES
+
+
+@hookimpl
+def tinca_register_cipher_suites(register: Register) -> None:
+    """Offer ``sptps``: tinc 1.1's protocol 17.7, falling back to 17.0 per peer."""
+    register(
+        "sptps",
+        make_suite,
+        doc="tinc 1.1 protocol 17.7: SPTPS with Ed25519 keys, legacy protocol for older peers",
+    )
 
 
 @hookimpl

@@ -16,7 +16,6 @@ VARIABLES: list[Variable] = [
         Bool(),
         "Use SPTPS with peers that support it; on when an Ed25519 private key can be read.",
         scope=Scope.SERVER,
-        implemented=False,
         since="1.1",
     ),
     Variable(
@@ -24,7 +23,6 @@ VARIABLES: list[Variable] = [
         Text(),
         "PEM-style file with this node's Ed25519 private key; ed25519_key.priv when unset.",
         scope=Scope.SERVER,
-        implemented=False,
         since="1.1",
     ),
     Variable(
@@ -32,7 +30,6 @@ VARIABLES: list[Variable] = [
         Text(),
         "A node's Ed25519 public key in tinc's base64, inline in its host file.",
         scope=Scope.HOST,
-        implemented=False,
         since="1.1",
     ),
     Variable(
@@ -40,7 +37,6 @@ VARIABLES: list[Variable] = [
         Text(),
         "File with a node's Ed25519 public key; its hosts/NAME file when unset.",
         scope=Scope.BOTH,
-        implemented=False,
         since="1.1",
     ),
 ]
