@@ -22,6 +22,7 @@ from tinca.core.control.records import (
     NODE_HAS_ADDRESS,
     NODE_INDIRECT,
     NODE_REACHABLE,
+    NODE_SPTPS,
     NODE_UDP_CONFIRMED,
     NODE_VALIDKEY,
     NODE_VALIDKEY_IN,
@@ -66,8 +67,9 @@ def node_status(runtime: NodeRuntime, name: str) -> int:
     last 10 s"; ``udp_confirmed`` is the MTU strategy's own flag, or for
     strategies without one "a UDP probe came back" (tinc 1.0 confirms an
     address the same way); ``has_address`` is "the host file has Address
-    lines". Never set: ``sptps`` (tinca's meta and packet protocol is tinc
-    1.0's), ``send_locally``, ``udppacket``, ``ping_sent``.
+    lines"; ``sptps`` is set for peers whose packets use tinc 1.1's per-node
+    channel, and then ``validkey``/``waitingforkey`` come from that channel.
+    Never set: ``send_locally``, ``udppacket``, ``ping_sent``.
     """
     if name == runtime.myself:
         return NODE_VISITED | NODE_REACHABLE
@@ -82,7 +84,15 @@ def node_status(runtime: NodeRuntime, name: str) -> int:
         status |= NODE_INDIRECT
     if peer is None:
         return status
-    if peer.sealer is not None:
+    channel = peer.channel
+    if peer.sptps:
+        status |= NODE_SPTPS
+    if peer.sptps and channel is not None:
+        if channel.validkey:
+            status |= NODE_VALIDKEY
+        elif channel.waiting_for_key:
+            status |= NODE_WAITINGFORKEY
+    elif peer.sealer is not None:
         status |= NODE_VALIDKEY
     elif runtime.clock() - peer.last_req_key < REQ_KEY_INTERVAL:
         status |= NODE_WAITINGFORKEY

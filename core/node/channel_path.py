@@ -84,6 +84,13 @@ class ChannelDataPath:
         self.id_size = channels.id_size if channels else 0
         self._by_id: dict[bytes, Peer] = {}
         self.protocol.on_datagram = self._datagram_from_request
+        self.protocol.on_udp_address = self._udp_address_changed
+
+    def _udp_address_changed(self, peer: Peer) -> None:
+        self.remember_address(peer)
+        changed = getattr(peer.mtu_strategy, "udp_address_changed", None)
+        if changed is not None:
+            changed()
 
     def _peer_by_id(self, nid: bytes) -> Peer | None:
         peer = self._by_id.get(nid)
@@ -248,6 +255,10 @@ class ChannelDataPath:
                              "and/or destination ID", peer.name, *address)
                 return
             source = found
+            if peer.name != source.via and (to is None or to.via == self.myself):
+                # It did not come straight from its static relay: tell that
+                # relay where the source's packets really come from.
+                self.protocol.send_udp_info(None, source)
             if to is not None:
                 if not to.reachable:
                     self.bad.log(TRAFFIC, to.name, "unreachable",
@@ -265,10 +276,10 @@ class ChannelDataPath:
         if direct and source.udp_address != address:
             # Learned only from a datagram that passed the channel's checks.
             source.udp_address = address
-            self.remember_address(source)
-            changed = getattr(source.mtu_strategy, "udp_address_changed", None)
-            if changed is not None:
-                changed()
+            self._udp_address_changed(source)
+        if not direct:
+            # Help the sender find the MTU of the relay path (MTU_INFO).
+            self.protocol.send_mtu_info(None, peer)
 
     def receive_raw_tcp(self, link: Link, data: bytes) -> None:
         """``21 LEN`` raw bytes from a meta connection (receive_tcppacket_sptps)."""
@@ -288,6 +299,8 @@ class ChannelDataPath:
                          who)
             return
         body = data[2 * size:]
+        if to is None or to.via == self.myself:
+            self.protocol.send_udp_info(None, source)
         if to is not None:
             if not to.reachable:
                 return
@@ -295,11 +308,13 @@ class ChannelDataPath:
                 self.send_channel_datagram(to, source.name, body, probe=False)
             self.try_tx(to)
             return
-        self._open_for_us(source, body, via_udp=False)
+        if self._open_for_us(source, body, via_udp=False):
+            self.protocol.send_mtu_info(None, source)
 
     def _datagram_from_request(self, source: Peer, datagram: bytes) -> None:
         """A datagram that came as ``REQ_KEY ... 21 <base64>`` addressed to us."""
-        self._open_for_us(source, datagram, via_udp=False)
+        if self._open_for_us(source, datagram, via_udp=False):
+            self.protocol.send_mtu_info(None, source)
 
     def _open_for_us(self, source: Peer, body: bytes, via_udp: bool) -> bool:
         channel = source.channel

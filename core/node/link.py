@@ -59,6 +59,14 @@ class MetaLink(asyncio.Protocol):
         """``host port P`` as tincd prints a peer's address."""
         return f"{self.address[0]} port {self.address[1]}"
 
+    @property
+    def local_address(self) -> tuple[str, str] | None:
+        """Our end of the TCP connection: (host, port), once connected."""
+        if self.transport is None:
+            return None
+        sockname = self.transport.get_extra_info("sockname")
+        return (str(sockname[0]), str(sockname[1])) if sockname else None
+
     # ------------------------------------------------------------- asyncio side
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:

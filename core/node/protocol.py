@@ -36,6 +36,14 @@ STATUS = level_for(DEBUG_STATUS)
 
 REQ_KEY_INTERVAL = 10
 """Seconds between two REQ_KEY for the same node (net_packet.c: last_req_key)."""
+INFO_INTERVAL = 5
+"""Seconds between our own UDP_INFO (or MTU_INFO) to one node (protocol_misc.c)."""
+MIN_UDP_INFO_MINOR = 5
+"""The next hop must speak this minor or later to get UDP_INFO."""
+MIN_MTU_INFO_MINOR = 6
+"""The next hop must speak this minor or later to get MTU_INFO."""
+MAX_MTU = 1518
+"""tinc's MTU: what a node says of the path towards itself."""
 
 
 def _minmtu(peer: Peer) -> int:
@@ -125,6 +133,10 @@ class MetaProtocol:
         #: a datagram of a peer's channel that came in a meta request (the
         #: data path opens it): ``on_datagram(peer, datagram)``
         self.on_datagram: Callable[[Peer, bytes], None] = lambda peer, datagram: None
+        #: a hint changed a peer's UDP address (the data path re-indexes it)
+        self.on_udp_address: Callable[[Peer], None] = lambda peer: None
+        self._udp_info_sent: dict[str, float] = {}
+        self._mtu_info_sent: dict[str, float] = {}
         graph.add_node(myself)
 
     # ------------------------------------------------------------------ helpers
@@ -611,15 +623,18 @@ class MetaProtocol:
                 return
             log.log(PROTOCOL, "Learned Ed25519 public key from %s", source.name)
         elif ext == rq.RequestType.REQ_KEY:
+            self.send_udp_info(None, source)
             channel = self._channel(source)
             if channel is not None:
                 self._emit(source, channel.on_request(request))
+                self.send_mtu_info(None, source)
         elif ext == rq.RequestType.SPTPS_PACKET:
             try:
                 datagram = channels.datagram_of(request)
             except TincaError as err:
                 self.bad.log(logging.WARNING, source.name, "SPTPS_PACKET", "%s", err)
                 return
+            self.send_udp_info(None, source)
             self.on_datagram(source, datagram)
         else:
             log.error("Unknown extended REQ_KEY request from %s: %s", source.name, ext)
@@ -681,7 +696,11 @@ class MetaProtocol:
                 self._emit(source, channel.on_request(request))
                 if channel.validkey and request.address and request.port \
                         and request.port.isdigit():
+                    log.log(PROTOCOL, "Using reflexive UDP address from %s: %s port %s",
+                            source.name, request.address, request.port)
                     source.udp_address = (request.address, int(request.port))
+                    self.on_udp_address(source)
+                self.send_mtu_info(None, source)
             return True
         if hop is not None:
             target = self.peers[request.to_name]
@@ -707,30 +726,133 @@ class MetaProtocol:
         return True
 
     # -- UDP_INFO / MTU_INFO (tinc 1.1, protocol_misc.c)
+    #
+    # Hints that travel along a relay path: where a node's UDP packets are
+    # seen to come from, and the MTU of the path towards it. Each hop keeps
+    # what it learns and passes its own (possibly better) view on; a node
+    # sends its own at most every INFO_INTERVAL seconds per destination.
+
+    def _static_relay(self, to: Peer) -> Peer | None:
+        name = to.nexthop if to.via == self.myself else to.via
+        return None if name == self.myself else self.peers.get(name or "")
+
+    def send_udp_info(self, from_: Peer | None, to: Peer) -> None:
+        """UDP_INFO about ``from_`` (None: us) towards ``to``'s static relay."""
+        relay = self._static_relay(to)
+        if relay is None or not relay.reachable:
+            return
+        now = self.clock()
+        if from_ is None:
+            if relay.link is not None or now - self._udp_info_sent.get(relay.name, -1e9) \
+                    < INFO_INTERVAL:
+                return
+        from_options = self.my_options if from_ is None else from_.options
+        if (self.my_options | from_options | relay.options) & rq.OPTION_TCPONLY:
+            return
+        hop = self.peers.get(relay.nexthop or "")
+        if hop is None or hop.link is None or rq.option_version(hop.options) < MIN_UDP_INFO_MINOR:
+            return
+        if from_ is None:
+            # The first hop knows our address better and ignores this one.
+            host, port = getattr(hop.link, "local_address", None) or ("0.0.0.0", "0")
+            self._udp_info_sent[relay.name] = now
+        elif from_.udp_address is not None:
+            host, port = from_.udp_address[0], str(from_.udp_address[1])
+        else:
+            return
+        self.send(hop.link, rq.UdpInfo(from_.name if from_ else self.myself, relay.name,
+                                       host, str(port)))
 
     def _udp_info(self, link: Link, request: rq.Request, line: str) -> bool:
-        """Where the relay sees a node's UDP packets come from: pass it on
-        towards its destination; for us, adopt it while UDP with that node is
-        unconfirmed."""
         assert isinstance(request, rq.UdpInfo)
-        source, hop = self._key_route(link, "UDP_INFO", request.from_name, request.to_name)
-        if hop is not None:
-            hop.send_line(line)
-        elif source is not None and request.port.isdigit():
-            strategy = source.mtu_strategy
-            if not getattr(strategy, "udp_confirmed", False):
-                source.udp_address = (request.address, int(request.port))
+        source = self.peers.get(request.from_name)
+        if source is None:
+            log.error("Got UDP_INFO from %s origin %s which does not exist in our "
+                      "connection list", link.name, request.from_name)
+            return True
+        if source.via != source.name:
+            log.log(PROTOCOL, "Got UDP info message from %s which we can't reach directly",
+                    source.name)
+            return True
+        strategy = source.mtu_strategy
+        if source.link is None and not getattr(strategy, "udp_confirmed", False) \
+                and request.port.isdigit():
+            address = (request.address, int(request.port))
+            if source.udp_address != address:
+                source.udp_address = address
+                self.on_udp_address(source)
+        if request.to_name == self.myself:
+            return True
+        to = self.peers.get(request.to_name)
+        if to is None:
+            log.error("Got UDP_INFO from %s destination %s which does not exist in our "
+                      "connection list", link.name, request.to_name)
+            return True
+        self.send_udp_info(source, to)
         return True
 
+    def send_mtu_info(self, from_: Peer | None, to: Peer, mtu: int = MAX_MTU) -> None:
+        """MTU_INFO about the path towards ``from_`` (None: us), towards ``to``."""
+        if not to.reachable:
+            return
+        now = self.clock()
+        if from_ is None:
+            if to.link is not None or now - self._mtu_info_sent.get(to.name, -1e9) \
+                    < INFO_INTERVAL:
+                return
+        hop = self.peers.get(to.nexthop or "")
+        if hop is None or hop.link is None or rq.option_version(hop.options) < MIN_MTU_INFO_MINOR:
+            return
+        if from_ is not None:
+            # Ours may be better: a direct measurement, or the relay path's.
+            low, high = _mtu_bounds(from_)
+            relay = self._static_relay(from_)
+            if low == high and from_.via == self.myself:
+                mtu = low
+            elif relay is not None and _measured(relay):
+                mtu = min(mtu, _mtu_bounds(relay)[0])
+            elif relay is not None:
+                hop_of_relay = self.peers.get(relay.nexthop or "")
+                if hop_of_relay is not None and _measured(hop_of_relay):
+                    mtu = min(mtu, _mtu_bounds(hop_of_relay)[0])
+        else:
+            self._mtu_info_sent[to.name] = now
+        if mtu < rq.MIN_MTU_INFO:
+            return  # tinc refuses an MTU_INFO below 512 by closing the connection
+        self.send(hop.link, rq.MtuInfo(from_.name if from_ else self.myself, to.name, mtu))
+
     def _mtu_info(self, link: Link, request: rq.Request, line: str) -> bool:
-        """The path MTU towards a node as a relay measured it: pass it on, or
-        use it as a provisional MTU until our own discovery has one."""
         assert isinstance(request, rq.MtuInfo)
-        source, hop = self._key_route(link, "MTU_INFO", request.from_name, request.to_name)
-        if hop is not None:
-            hop.send_line(line)
-        elif source is not None:
-            provisional = getattr(source.mtu_strategy, "provisional_mtu", None)
-            if provisional is not None:
-                provisional(request.mtu)
+        source = self.peers.get(request.from_name)
+        if source is None:
+            log.error("Got MTU_INFO from %s origin %s which does not exist in our "
+                      "connection list", link.name, request.from_name)
+            return True
+        mtu = min(request.mtu, MAX_MTU)
+        provisional = getattr(source.mtu_strategy, "provisional_mtu", None)
+        if provisional is not None:
+            provisional(mtu)
+        if request.to_name == self.myself:
+            return True
+        to = self.peers.get(request.to_name)
+        if to is None:
+            log.error("Got MTU_INFO from %s destination %s which does not exist in our "
+                      "connection list", link.name, request.to_name)
+            return True
+        self.send_mtu_info(source, to, mtu)
         return True
+
+
+def _mtu_bounds(peer: Peer) -> tuple[int, int]:
+    """``(minmtu, maxmtu)`` as the peer's MTU strategy knows them."""
+    strategy = peer.mtu_strategy
+    if strategy is None:
+        return peer.minmtu, peer.maxmtu
+    return int(getattr(strategy, "minmtu", strategy.udp_limit or 0)), int(
+        getattr(strategy, "maxmtu", peer.maxmtu)
+    )
+
+
+def _measured(peer: Peer) -> bool:
+    low, high = _mtu_bounds(peer)
+    return low == high
