@@ -622,6 +622,9 @@ class MetaProtocol:
                 log.error("Got bad ANS_PUBKEY from %s: %s", source.name, err)
                 return
             log.log(PROTOCOL, "Learned Ed25519 public key from %s", source.name)
+            if source.sptps:
+                source.last_req_key = -1e9  # the key was what we waited for
+                self.try_sptps(source)
         elif ext == rq.RequestType.REQ_KEY:
             self.send_udp_info(None, source)
             channel = self._channel(source)

@@ -648,7 +648,9 @@ class NodeRuntime:
         self.stack = stack
         self.config = stack.config
         # Host files may have changed (keys, addresses): read them anew.
-        self.suite.context = dataclasses.replace(self.suite.context, config=stack.config)
+        for suite in (self.suite, getattr(self.suite, "legacy", None)):
+            if suite is not None:
+                suite.context = dataclasses.replace(suite.context, config=stack.config)
         wanted = {n for n in stack.config.server.get_all("ConnectTo") if n != self.myself}
         for name in wanted - set(self.outgoing):
             self._start_outgoing(name)
