@@ -224,12 +224,17 @@ class ChannelDataPath:
     # ------------------------------------------------------------------ receiving
 
     def channel_source(self, datagram: bytes) -> Peer | None:
-        """The SPTPS node a framed datagram names as its source, or None."""
+        """The SPTPS node that sent a datagram from an address we do not know:
+        the node its source ID names, if the datagram says it came straight
+        from there and that node's channel accepts it (tinc 1.1's first guess
+        in handle_incoming_vpn_packet). Anything else is from an unknown source."""
         size = self.id_size
-        if not size or len(datagram) < 2 * size:
+        if not size or len(datagram) < 2 * size or datagram[:size] != self.null_id:
             return None
         peer = self._peer_by_id(datagram[size:2 * size])
-        return peer if peer is not None and peer.sptps else None
+        if peer is None or not peer.sptps or peer.channel is None:
+            return None
+        return peer if peer.channel.verify(datagram[2 * size:]) else None
 
     def receive_channel_datagram(
         self, peer: Peer, datagram: bytes, address: tuple[str, int]
@@ -330,7 +335,7 @@ class ChannelDataPath:
             self.bad.log(logging.WARNING, source.name,
                          str(reason) if reason is not None else type(err).__name__,
                          "Dropped packet from %s: %s", source.name, err)
-            self.protocol._emit(source, channel.after_bad_packet(err))
+            self.protocol._emit(source, channel.after_bad_packet(err), report=False)
             return False
         if opened is None:
             return True

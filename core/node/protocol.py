@@ -667,13 +667,15 @@ class MetaProtocol:
                 return
         self._emit(peer, channel.request_key(self.clock()))
 
-    def _emit(self, peer: Peer, step: object) -> None:
-        """Send a channel step's requests towards ``peer``; report its outcome."""
+    def _emit(self, peer: Peer, step: object, report: bool = True) -> None:
+        """Send a channel step's requests towards ``peer``; report its outcome
+        (``report=False`` when the caller has logged the error already)."""
         for request in step.requests:  # type: ignore[attr-defined]
             self._send_towards(peer, request)
         error = step.error  # type: ignore[attr-defined]
-        if error is not None:
-            self.bad.log(logging.WARNING, peer.name, type(error).__name__,
+        if error is not None and report:
+            reason = getattr(error, "reason", None) or type(error).__name__
+            self.bad.log(logging.WARNING, peer.name, f"kex {reason}",
                          "Key exchange with %s failed: %s", peer.name, error)
         done = step.done  # type: ignore[attr-defined]
         if done is not None:

@@ -153,7 +153,6 @@ class SptpsPeerSession:
         self._waiting = False
         self._last_start = -math.inf
         self._yielded = False  # we gave up our own start for the peer's REQ_KEY
-        self._reported: set[object] = set()  # kinds of failure logged
 
     # ------------------------------------------------------------------
     # State
@@ -397,7 +396,6 @@ class SptpsPeerSession:
         self._validkey = False
         self._waiting = True
         self._last_start = now
-        self._reported.clear()
         if initiator:
             self._yielded = False
         return self._sptps
@@ -433,10 +431,8 @@ class SptpsPeerSession:
     ) -> KeyStep:
         if now is None:
             now = self._clock()
-        reason = error.reason if isinstance(error, SptpsError) else type(error)
-        if reason not in self._reported:
-            self._reported.add(reason)
-            log.log(_TRAFFIC, "Bad packet from %s: %s", self.peer_name, error)
+        # The caller reports ``error`` (once per kind); this only decides
+        # whether the session starts over.
         if self._last_start < now - RESTART_INTERVAL:
             what = "handshake TCP packet" if handshake else "packet"
             log.log(
