@@ -85,6 +85,8 @@ class ChannelDataPath:
         self._by_id: dict[bytes, Peer] = {}
         self.protocol.on_datagram = self._datagram_from_request
         self.protocol.on_udp_address = self._udp_address_changed
+        self.protocol.on_relay = self._relay_from_request
+        self._indexed = 0  # peers in the ID index when it was last built
 
     def _udp_address_changed(self, peer: Peer) -> None:
         self.remember_address(peer)
@@ -94,9 +96,11 @@ class ChannelDataPath:
 
     def _peer_by_id(self, nid: bytes) -> Peer | None:
         peer = self._by_id.get(nid)
-        if peer is None and self.channels is not None:
+        # Rebuilt only when nodes were added since: a bogus ID costs a lookup.
+        if peer is None and self.channels is not None and len(self.peers) != self._indexed:
             node_id = self.channels.node_id
             self._by_id = {node_id(p.name): p for p in self.peers.values()}
+            self._indexed = len(self.peers)
             peer = self._by_id.get(nid)
         return peer
 
@@ -223,18 +227,20 @@ class ChannelDataPath:
 
     # ------------------------------------------------------------------ receiving
 
-    def channel_source(self, datagram: bytes) -> Peer | None:
+    def channel_source(self, datagram: bytes) -> Peer | bool:
         """The SPTPS node that sent a datagram from an address we do not know:
         the node its source ID names, if the datagram says it came straight
         from there and that node's channel accepts it (tinc 1.1's first guess
-        in handle_incoming_vpn_packet). Anything else is from an unknown source."""
+        in handle_incoming_vpn_packet). ``False`` when it names such a node
+        but fails its check (it is from an unknown source, no need to try
+        harder); ``True`` when it names none (try the other nodes)."""
         size = self.id_size
         if not size or len(datagram) < 2 * size or datagram[:size] != self.null_id:
-            return None
+            return True
         peer = self._peer_by_id(datagram[size:2 * size])
         if peer is None or not peer.sptps or peer.channel is None:
-            return None
-        return peer if peer.channel.verify(datagram[2 * size:]) else None
+            return True
+        return peer if peer.channel.verify(datagram[2 * size:]) else False
 
     def receive_channel_datagram(
         self, peer: Peer, datagram: bytes, address: tuple[str, int]
@@ -315,6 +321,11 @@ class ChannelDataPath:
             return
         if self._open_for_us(source, body, via_udp=False):
             self.protocol.send_mtu_info(None, source)
+
+    def _relay_from_request(self, to: Peer, source: Peer, datagram: bytes) -> None:
+        """A ``REQ_KEY ... 21`` datagram passing through: on by UDP if we can."""
+        self.send_channel_datagram(to, source.name, datagram, probe=False)
+        self.try_tx(to)
 
     def _datagram_from_request(self, source: Peer, datagram: bytes) -> None:
         """A datagram that came as ``REQ_KEY ... 21 <base64>`` addressed to us."""

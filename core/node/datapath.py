@@ -63,6 +63,7 @@ class DataPath(ChannelDataPath):
         self.tun = device.request.layer == "tun"
         self.bad = RateLimitedLog(log, clock)
         self.dropped: dict[str, int] = {}
+        self._last_hard_try = -1
         self._init_channels()
 
     # ------------------------------------------------------------------ inputs
@@ -99,11 +100,11 @@ class DataPath(ChannelDataPath):
             return
         moved = peer is None or peer.opener is None
         if moved:
-            peer = self.channel_source(datagram) if self.channels is not None else None
-            if peer is not None:
-                self.receive_channel_datagram(peer, datagram, address)
+            found = self.channel_source(datagram) if self.channels is not None else True
+            if isinstance(found, Peer):
+                self.receive_channel_datagram(found, datagram, address)
                 return
-            peer = self._try_harder(datagram)
+            peer = self._try_harder(datagram, address) if found else None
             if peer is not None and peer.sptps:
                 self.receive_channel_datagram(peer, datagram, address)
                 return
@@ -242,24 +243,34 @@ class DataPath(ChannelDataPath):
         if peer.udp_address is not None:
             self.by_address[peer.udp_address] = peer
 
-    def _try_harder(self, datagram: bytes) -> Peer | None:
+    def _try_harder(self, datagram: bytes, address: tuple[str, int]) -> Peer | None:
         """An unknown source: the peer whose key authenticates the packet
-        (tincd's try_harder)."""
+        (tincd's try_harder). Peers last seen at the same host are always
+        tried; the others at most once a second, so a stream of garbage from
+        unknown addresses costs little (tinc 1.1's ``last_hard_try``)."""
+        now = int(self.protocol.clock())
+        hard = False
+        found = None
         for peer in self.peers.values():
             if not peer.reachable:
                 continue
             if peer.sptps:
                 # Unframed datagrams come only from nodes older than minor 4.
-                if peer.channel is not None and peer.channel.verify(datagram):
-                    return peer
+                check = peer.channel.verify if peer.channel is not None else None
+            else:
+                check = getattr(peer.opener, "authenticates", None)
+            if check is None:
                 continue
-            opener = peer.opener
-            if opener is None:
-                continue
-            check = getattr(opener, "authenticates", None)
-            if check is not None and check(datagram):
-                return peer
-        return None
+            if peer.udp_address is None or peer.udp_address[0] != address[0]:
+                if self._last_hard_try == now:
+                    continue
+                hard = True
+            if check(datagram):
+                found = peer
+                break
+        if hard:
+            self._last_hard_try = now
+        return found
 
     # ------------------------------------------------------------------ MTU probes
 

@@ -133,6 +133,9 @@ class MetaProtocol:
         #: a datagram of a peer's channel that came in a meta request (the
         #: data path opens it): ``on_datagram(peer, datagram)``
         self.on_datagram: Callable[[Peer, bytes], None] = lambda peer, datagram: None
+        #: a channel datagram from ``source`` passing through us towards ``to``
+        #: in a meta request: ``on_relay(to, source, datagram)``
+        self.on_relay: Callable[[Peer, Peer, bytes], None] = lambda to, source, datagram: None
         #: a hint changed a peer's UDP address (the data path re-indexes it)
         self.on_udp_address: Callable[[Peer], None] = lambda peer: None
         self._udp_info_sent: dict[str, float] = {}
@@ -589,7 +592,22 @@ class MetaProtocol:
         assert isinstance(request, rq.ReqKey)
         source, hop = self._key_route(link, "REQ_KEY", request.from_name, request.to_name)
         if hop is not None:
-            hop.send_line(line)
+            assert source is not None
+            target = self.peers[request.to_name]
+            if request.ext in (rq.RequestType.REQ_KEY, rq.RequestType.SPTPS_PACKET) \
+                    and self.channels is not None and target.via == self.myself:
+                self.send_udp_info(None, source)
+            if request.ext == rq.RequestType.SPTPS_PACKET and self.channels is not None:
+                # Not forwarded as it is: the data path may have UDP towards
+                # the destination (protocol_key.c req_key_ext_h).
+                try:
+                    datagram = self.channels.datagram_of(request)
+                except TincaError as err:
+                    self.bad.log(logging.WARNING, source.name, "SPTPS_PACKET", "%s", err)
+                    return True
+                self.on_relay(target, source, datagram)
+            else:
+                hop.send_line(line)
         elif source is not None:
             if request.ext is None or self.channels is None:
                 self.send_ans_key(source)

@@ -284,6 +284,8 @@ class LegacyMetaConnection:
     Ed25519 public key in tinc's base64, sent instead of the ACK because the
     connection runs at minor 1 (one side lacks the other's Ed25519 key): the
     peer's ACK then carries its key too and becomes :class:`PublicKeyOffered`.
+    ``started_at`` replaces the construction time as the weight estimate's
+    start when our ID went out before this object existed.
 
     ``meta_cipher`` and ``meta_digest`` are what we announce in our METAKEY;
     the cipher must be a stream mode (tincd uses AES-CFB). ``max_buffer_size``
@@ -310,6 +312,7 @@ class LegacyMetaConnection:
         id_minor: int | None = None,
         ack_minor: int = 0,
         upgrade_key: str | None = None,
+        started_at: float | None = None,
     ) -> None:
         if not _NODE_NAME.fullmatch(my_name.encode("ascii", "replace")):
             raise ValueError(f"invalid node name {my_name!r}")
@@ -337,7 +340,7 @@ class LegacyMetaConnection:
         self._ack_minor = ack_minor
         self._upgrade_key = upgrade_key
 
-        self._start = clock()
+        self._start = clock() if started_at is None else started_at
         self._initiated = False
         self._failed: MetaProtocolError | None = None
         self._allow = ID  # the only request accepted next, or _ALL

@@ -137,6 +137,7 @@ class LegacySuite:
         id_minor: int | None = None,
         ack_minor: int = 0,
         upgrade_key: str | None = None,
+        started_at: float | None = None,
     ) -> LegacyMetaConnection:
         """A tinc 1.0 meta connection (ID, METAKEY, CHALLENGE, CHAL_REPLY, ACK).
 
@@ -162,6 +163,7 @@ class LegacySuite:
             id_minor=id_minor,
             ack_minor=ack_minor,
             upgrade_key=upgrade_key,
+            started_at=started_at,
         )
 
     # ------------------------------------------------------------------ packet keys

@@ -210,7 +210,9 @@ class SptpsMetaConnection:
     ``clock()`` returns seconds (monotonic); ``random(n)`` returns ``n``
     random bytes and feeds the SPTPS key exchanges (nonce, then ephemeral
     seed). ``max_buffer_size`` is tinc's ``MAXBUFSIZE``: the longest ID line
-    (newline included) accepted before SPTPS starts.
+    (newline included) accepted before SPTPS starts. ``started_at`` is the
+    clock time our ID went out when someone else sent it (the weight
+    estimate counts from there).
     """
 
     def __init__(
@@ -227,6 +229,7 @@ class SptpsMetaConnection:
         expected_peer: str | None = None,
         weight: int | Callable[[str], int | None] | None = None,
         max_buffer_size: int = MAXBUFSIZE,
+        started_at: float | None = None,
     ) -> None:
         if not check_id(my_name):
             raise ValueError(f"invalid node name {my_name!r}")
@@ -244,7 +247,7 @@ class SptpsMetaConnection:
         self._expected_peer = expected_peer
         self._max_buffer = max_buffer_size
 
-        self._start: float | None = None  # when our ID went out
+        self._start: float | None = started_at  # when our ID went out
         self._initiated = False
         self._failed: SptpsMetaConnectionError | None = None
         self._allow: int = RequestType.ID
@@ -482,7 +485,8 @@ class SptpsMetaConnection:
         return self._peer_name or self._expected_peer or "<unknown>"
 
     def _send_id(self) -> None:
-        self._start = self._clock()
+        if self._start is None:
+            self._start = self._clock()
         line = Id(self._my_name, PROT_MAJOR, PROT_MINOR_11).format()
         self._outbox += line.encode("ascii") + b"\n"
 

@@ -65,6 +65,7 @@ class NegotiatingMetaSession:
         self._my_minor = PROT_MINOR_11
         self._peer_name: str | None = None
         self._out = bytearray()  # our own bytes (a TERMREQ) ahead of the session's
+        self._started_at: float | None = None  # when our ID went out
         self.protocol: str | None = None
         """``"sptps"`` or ``"legacy"`` once the peer's ID is in."""
 
@@ -84,6 +85,7 @@ class NegotiatingMetaSession:
         if expected is None or self.suite.public_key(expected) is None:
             self._my_minor = UPGRADE_MINOR
         line = Id(self.params.my_name, PROT_MAJOR, self._my_minor).format()
+        self._started_at = self.params.clock()
         return line.encode("ascii") + b"\n"
 
     def receive_data(self, data: bytes) -> list[MetaEvent]:
@@ -151,7 +153,7 @@ class NegotiatingMetaSession:
         if minor >= 2:
             log.log(CONNECTIONS, "Meta connection with %s uses SPTPS", request.name)
             self.protocol = "sptps"
-            return self.suite.sptps_meta_session(self.params)
+            return self.suite.sptps_meta_session(self.params, started_at=self._started_at)
         if known and minor < 1:
             raise MetaError(
                 f"Peer {request.name} tries to roll back protocol version to "
@@ -170,6 +172,7 @@ class NegotiatingMetaSession:
             id_minor=self._my_minor,
             ack_minor=PROT_MINOR_11,
             upgrade_key=self.suite.own_public_key() if minor == UPGRADE_MINOR else None,
+            started_at=self._started_at,
         )
 
     def _after(self, events: list[MetaEvent]) -> list[MetaEvent]:

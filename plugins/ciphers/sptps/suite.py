@@ -162,7 +162,10 @@ class SptpsSuite:
         path = Path(self.context.config.confbase) / "hosts" / peer
         try:
             with path.open("a") as host_file:
-                host_file.write(f"{PUBLIC_KEY_VARIABLE} = {key}\n")
+                # Its own line even when the file does not end in a newline.
+                host_file.write(
+                    f"\n# Learned from {peer} by tinca\n{PUBLIC_KEY_VARIABLE} = {key}\n"
+                )
         except OSError as err:
             log.warning("Could not store the Ed25519 public key of %s in %s: %s", peer, path, err)
 
@@ -172,8 +175,11 @@ class SptpsSuite:
         """A meta connection that picks its protocol from the peer's ID."""
         return NegotiatingMetaSession(params, self)
 
-    def sptps_meta_session(self, params: MetaParams) -> SptpsMetaConnection:
-        """A protocol 17.7 meta connection (the negotiation chose SPTPS)."""
+    def sptps_meta_session(
+        self, params: MetaParams, started_at: float | None = None
+    ) -> SptpsMetaConnection:
+        """A protocol 17.7 meta connection (the negotiation chose SPTPS);
+        ``started_at`` is when our ID went out, if it did already."""
         config = self.context.config
         return SptpsMetaConnection(
             my_name=params.my_name,
@@ -186,6 +192,7 @@ class SptpsSuite:
             random=self.context.random,
             expected_peer=params.expected_peer,
             weight=lambda peer: host_weight(config, peer),
+            started_at=started_at,
         )
 
     # ------------------------------------------------------------------ channels
