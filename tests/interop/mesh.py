@@ -1,7 +1,8 @@
 """Build VPNs of tinca and real tincd 1.0.36 nodes inside a netns lab.
 
 Each node gets a namespace, an underlay address, a configuration directory
-with keys made by tinca (tincd 1.0.36 loads them, see test_keys_tincd10), a
+with keys made by tinca (tincd 1.0.36 loads them, see test_keys_tincd10): RSA
+by default, Ed25519 (tinc 1.1's SPTPS) or both on request; a
 tun (or tap) device whose tinc-up script gives it its overlay address, and a
 host file for every other node. The same files serve both daemons, which is
 the point: a tinca node is configured exactly like a tincd one.
@@ -9,19 +10,31 @@ the point: a tinca node is configured exactly like a tincd one.
 
 from __future__ import annotations
 
+import re
 import shutil
 import stat
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.interop.tincd_harness import require_tincd
-from tests.netns import Lab, Namespace, Process
+from tests.netns import Lab, LabError, Namespace, Process
+from tinca.core.control.records import NODE_REACHABLE, NODE_SPTPS, NODE_VALIDKEY
 from tinca.core.keys import KeygenRequest
 from tinca.plugins.ciphers.legacy.rsa_keys import generate_rsa_keys
+from tinca.plugins.ciphers.sptps.ed25519_keys import generate_ed25519_keys
 
 OVERLAY_PREFIX = "198.18.0"
+
+RSA = "rsa"
+"""Key type of tinc 1.0's protocol: ``rsa_key.priv`` and the PEM in the host file."""
+ED25519 = "ed25519"
+"""Key type of tinc 1.1's protocol (SPTPS): ``ed25519_key.priv`` and
+``Ed25519PublicKey`` in the host file. A tinca node that can read it runs
+SPTPS with every peer whose Ed25519 key it has ("experimental" in tinc 1.1)."""
+KEY_TYPES = (RSA, ED25519)
 
 
 @dataclass
@@ -37,10 +50,14 @@ class Node:
     addresses: list[str] = field(default_factory=list)
     #: its device type (tun or tap) when not the mode's usual one
     layer: str | None = None
+    #: key types it gets, as ``build``'s ``keys`` takes them; ``None``: what ``build`` says
+    keys: str | tuple[str, ...] | None = None
     conf: str = ""
     host_conf: str = ""
     confdir: Path = Path()
     process: Process | None = None
+    #: the pidfile of its running daemon (``lab.workdir/NAME.pid``), once started
+    pidfile: Path | None = None
     #: log files of every run of its daemon, oldest first
     logfiles: list[Path] = field(default_factory=list)
 
@@ -66,6 +83,7 @@ class Node:
     def start(self, lab: Lab) -> Process:
         """Start the daemon in its namespace and wait until it is ready."""
         pidfile = lab.workdir / f"{self.name}.pid"
+        self.pidfile = pidfile
         self.process = self.ns.start(self.command(pidfile), label=f"{self.kind}-{self.name}")
         self.logfiles.append(self.process.log)
         self.process.wait_for(r"Ready", timeout=20)
@@ -76,6 +94,82 @@ class Node:
         if self.process is not None:
             self.process.stop()
             self.process = None
+
+    def control(self, *args: str) -> str:
+        """Run ``tinca --pidfile PIDFILE ARGS`` against this running tinca node
+        (inside its namespace) and return what it printed; fail on an error."""
+        if self.kind != "tinca" or self.pidfile is None:
+            raise ValueError(f"{self.name}: control needs a started tinca node")
+        argv = [sys.executable, "-m", "tinca.core.cli.tinca", f"--pidfile={self.pidfile}", *args]
+        return self.ns.run(argv).stdout
+
+    def dump_nodes(self) -> dict[str, NodeState]:
+        """``dump nodes`` through the control socket, by node name."""
+        return parse_dump_nodes(self.control("dump", "nodes"))
+
+
+@dataclass(frozen=True)
+class NodeState:
+    """What one ``dump nodes`` line says about a node (tinc 1.1's format)."""
+
+    name: str
+    options: int
+    status: int
+    nexthop: str
+    via: str
+    #: the smallest path MTU known to work by UDP (0: no UDP path confirmed yet)
+    minmtu: int
+    line: str
+
+    @property
+    def minor(self) -> int:
+        """The node's protocol minor: the top byte of its options (7 for tinc 1.1)."""
+        return self.options >> 24
+
+    # The status bits are tinc 1.1's node_status_t bitfield in declaration
+    # order from bit 0 (src/node.h): sptps is 0x40, validkey 0x02, reachable 0x10.
+
+    @property
+    def sptps(self) -> bool:
+        """Its data session with us is SPTPS (tinc's ``status.sptps``)."""
+        return bool(self.status & NODE_SPTPS)
+
+    @property
+    def validkey(self) -> bool:
+        """We hold a key to send it packets (``status.validkey``)."""
+        return bool(self.status & NODE_VALIDKEY)
+
+    @property
+    def reachable(self) -> bool:
+        """The graph reaches it (``status.reachable``)."""
+        return bool(self.status & NODE_REACHABLE)
+
+
+_DUMP_NODE = re.compile(
+    r"^(?P<name>\S+) id \S+ .* options (?P<options>[0-9a-f]+) status (?P<status>[0-9a-f]+)"
+    r" nexthop (?P<nexthop>\S+) via (?P<via>\S+) .* pmtu -?\d+ \(min (?P<minmtu>-?\d+) "
+)
+
+
+def parse_dump_nodes(text: str) -> dict[str, NodeState]:
+    """Parse ``dump nodes`` output; a line that does not fit raises ``LabError``."""
+    states = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        found = _DUMP_NODE.match(line)
+        if found is None:
+            raise LabError(f"unexpected dump nodes line: {line!r}")
+        states[found["name"]] = NodeState(
+            found["name"],
+            int(found["options"], 16),
+            int(found["status"], 16),
+            found["nexthop"],
+            found["via"],
+            int(found["minmtu"]),
+            line,
+        )
+    return states
 
 
 def write_script(path: Path, body: str) -> None:
@@ -90,12 +184,22 @@ def build(
     mode: str = "router",
     common: str = "",
     layer: str | None = None,
+    keys: str | Iterable[str] = RSA,
 ) -> None:
     """Write every node's configuration directory (keys included).
 
     Devices are tun in router mode and tap otherwise, unless ``layer`` or
-    the node's own ``layer`` says otherwise.
+    the node's own ``layer`` says otherwise. Every node gets the key types
+    ``keys`` names (``"rsa"``, ``"ed25519"``, ``"both"`` or a collection of
+    the first two), unless its own ``keys`` says otherwise; the default, RSA
+    only, makes nodes that speak tinc 1.0's protocol alone.
     """
+    default_keys = key_types(keys)
+    chosen: dict[str, tuple[str, ...]] = {}
+    for node in nodes:
+        chosen[node.name] = key_types(node.keys) if node.keys is not None else default_keys
+        if node.kind == "tincd" and RSA not in chosen[node.name]:
+            raise ValueError(f"{node.name}: tincd 1.0 needs an RSA key")
     for node in nodes:
         node.confdir = lab.workdir / f"conf-{node.name}"
         (node.confdir / "hosts").mkdir(parents=True, exist_ok=True)
@@ -119,7 +223,10 @@ def build(
         if node.host_conf:
             host_lines.append(node.host_conf)
         (node.confdir / "hosts" / node.name).write_text("\n".join(host_lines) + "\n")
-        generate_rsa_keys(KeygenRequest(confbase=node.confdir, name=node.name, bits=2048))
+        if RSA in chosen[node.name]:
+            generate_rsa_keys(KeygenRequest(confbase=node.confdir, name=node.name, bits=2048))
+        if ED25519 in chosen[node.name]:
+            generate_ed25519_keys(KeygenRequest(confbase=node.confdir, name=node.name))
         prefix = "16" if mode == "router" else "24"
         write_script(
             node.confdir / "tinc-up",
@@ -130,6 +237,19 @@ def build(
             if other is not node:
                 host = other.confdir / "hosts" / other.name
                 shutil.copy(host, node.confdir / "hosts" / other.name)
+
+
+def key_types(keys: str | Iterable[str]) -> tuple[str, ...]:
+    """``"rsa"``, ``"ed25519"``, ``"both"`` or a collection of the first two,
+    as a tuple in :data:`KEY_TYPES` order; anything else raises ``ValueError``."""
+    if isinstance(keys, str):
+        wanted = set(KEY_TYPES) if keys == "both" else {keys}
+    else:
+        wanted = set(keys)
+    unknown = wanted - set(KEY_TYPES)
+    if unknown or not wanted:
+        raise ValueError(f"key types {sorted(unknown) or 'none'}: choose from {KEY_TYPES}")
+    return tuple(kind for kind in KEY_TYPES if kind in wanted)
 
 
 def make_nodes(lab: Lab, specs: list[tuple[str, str]]) -> list[Node]:
