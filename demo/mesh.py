@@ -9,10 +9,13 @@ mode, overlay 198.18.0.0/16::
       |
     delta (tincd 1.0.36)
 
-Lines are meta connections (ConnectTo). gamma and delta never talk to each
-other over TCP: they learn of each other through the graph that the meta
-connections spread, exchange keys through it, and then send packets to each
-other directly by UDP, as any tinc mesh does. The demo pings across the mesh
+Lines are meta connections (ConnectTo). Every node has an RSA key; the tinca
+nodes also have Ed25519 keys, so among themselves they speak tinc 1.1's
+protocol (SPTPS), and with delta tinc 1.0's, choosing per peer as tinc 1.1
+does. gamma and delta never talk to each other over TCP: they learn of each
+other through the graph that the meta connections spread, exchange keys
+through it, and then send packets to each other directly by UDP, as any tinc
+mesh does. The demo pings across the mesh
 (tinca→tinca, tinca→tincd, tincd→tinca), runs iperf3 for a few seconds
 between two tinca nodes, shows what the nodes logged about each other, and
 removes every namespace and process at the end, also on errors, Ctrl-C and
@@ -42,8 +45,12 @@ PINGS = [("alpha", "beta"), ("gamma", "delta"), ("delta", "gamma"), ("gamma", "a
 START_ORDER = ("beta", "alpha", "gamma", "delta")
 """Nodes that others connect to start first, so first attempts succeed."""
 IPERF = ("alpha", "gamma")
-VIEW = re.compile(r"Connection with .* activated|became (?:un)?reachable|Ready")
-"""Log lines of a tinca node worth showing: its meta connections and its graph."""
+VIEW = re.compile(
+    r"Connection with .* activated|became (?:un)?reachable|Ready|Meta connection with .* uses"
+    r"|SPTPS key exchange with .* successful"
+)
+"""Log lines of a tinca node worth showing: its meta connections, their
+protocols, its per-node SPTPS sessions and its graph."""
 
 
 def say(text: str = "") -> None:
@@ -99,7 +106,13 @@ def run(seconds: float) -> int:
             by_name = {node.name: node for node in nodes}
             for node in nodes:
                 node.connect_to = [p for p in CONNECT_TO.get(node.name, []) if p in by_name]
-            heading("writing tinc.conf, hosts/ and RSA keys (tinca and tincd read the same files)")
+            heading(
+                "writing tinc.conf, hosts/ and keys: RSA for all, Ed25519 too for the tinca "
+                "nodes (tinca and tincd read the same files)"
+            )
+            for node in nodes:
+                if node.kind == "tinca":
+                    node.keys = "both"
             build(lab, nodes)
             topology(nodes)
 
@@ -134,7 +147,7 @@ def run(seconds: float) -> int:
             client, server = by_name[IPERF[0]], by_name[IPERF[1]]
             heading(
                 f"iperf3 TCP, {seconds:g} s: {client.name} -> {server.name} "
-                f"(both tinca, no meta connection between them)"
+                f"(both tinca, SPTPS, no meta connection between them)"
             )
             # Until a path MTU is known, large packets go through the meta
             # connections; give the probes a moment to settle.
