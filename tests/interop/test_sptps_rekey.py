@@ -16,11 +16,13 @@ three key lifetimes:
 
 A re-key's handshake records travel in ANS_KEY over TCP while data goes by
 UDP, so a datagram sealed with the new key can overtake the record that
-switches the receiver to it. It then fails to decrypt, and tinc 1.1 starts
-the session over, at most once per 10 s per peer (src/net_packet.c
-``receive_udppacket``: "restarting SPTPS" when ``last_req_key`` is older than
-10 s; src/sptps.c ``receive_ack`` switches the incoming key). Such restarts
-are allowed here, within that limit.
+switches the receiver to it, and one sealed with the old key can come after
+it. tinc 1.1 then fails to decrypt it and starts the whole session over (at
+most once per 10 s, src/net_packet.c ``receive_udppacket``). tinca opens
+such datagrams with the pending or the previous key where it has one (a
+datagram that comes before the peer's SIG cannot be opened yet and is
+dropped) and never restarts a session during a re-key, so no "restarting
+SPTPS" may appear here.
 """
 
 from __future__ import annotations
@@ -37,8 +39,6 @@ KEY_EXPIRE = 6
 SECONDS = 20
 MIN_BITS = 1e6
 """A stream that carries less than 1 Mbit/s through the VPN is broken, not slow."""
-RESTART_INTERVAL = 10
-"""Least seconds between two restarts of one peer's session (tinc 1.1 src/net_packet.c)."""
 
 
 def output(node: Node) -> str:
@@ -86,7 +86,7 @@ def test_sptps_rekeying_under_iperf3_loses_no_connection(netns_lab: Lab) -> None
         text = output(node)[start[node.name]:]
         assert text.count("Expiring symmetric keys") >= 2, text
         assert text.count(f"SPTPS re-key with {peer} finished") >= 2, text
-        assert text.count("restarting SPTPS") <= SECONDS // RESTART_INTERVAL + 1, text
+        assert "restarting SPTPS" not in text, text
         assert f"Closing connection with {peer}" not in text, text
     whole = output(alpha)
     assert whole.count("Connection with beta") == 1, whole

@@ -177,6 +177,7 @@ class SPTPS:
         "_outstate",
         "_peer_public",
         "_pending_in_key",
+        "_previous_in_cipher",
         "_random",
         "_replay",
         "_state",
@@ -220,6 +221,9 @@ class SPTPS:
         self._in_cipher: RecordCipher | None = None
         self._out_cipher: RecordCipher | None = None
         self._pending_in_key: bytes | None = None  # until the peer's ACK
+        # Datagram mode, during a re-KEX: the key the peer used before, kept
+        # while its ACK (sealed with it) is still on the way.
+        self._previous_in_cipher: RecordCipher | None = None
         self._in_seqno = 0  # stream mode; datagram mode counts in the replay window
         self._out_seqno = 0
         self._replay = ReplayWindow(replay_window) if datagram else None
@@ -243,6 +247,11 @@ class SPTPS:
     def established(self) -> bool:
         """The first handshake finished: application records may be sent."""
         return self._outstate
+
+    @property
+    def rekeying(self) -> bool:
+        """A key exchange runs on an established session (a re-KEX)."""
+        return self._outstate and self._state is not State.SECONDARY_KEX
 
     @property
     def can_force_kex(self) -> bool:
@@ -351,7 +360,7 @@ class SPTPS:
             seqno = _SEQNO.unpack_from(datagram)[0]
             plain = self._in_cipher.open(seqno, memoryview(datagram)[4:])  # type: ignore[union-attr]
             if plain is None:
-                raise SptpsPacketError(Failure.BAD_TAG, "Failed to decrypt and verify packet")
+                plain = self._open_across_rekey(seqno, datagram)
             # As in tinc: only an authentic datagram may move the window.
             window.check(seqno)
             record_type = plain[0]
@@ -378,6 +387,33 @@ class SPTPS:
                 "Application record received before handshake finished",
             )
         return self._receive_handshake(datagram[5:])
+
+    def _open_across_rekey(self, seqno: int, datagram: bytes) -> bytearray:
+        """A datagram the current key does not open, during a re-KEX.
+
+        The handshake records travel by the meta connections, the data by
+        UDP, so the peer's first datagrams under its new key can come before
+        its ACK, and its ACK (under the old key) after we switched. tinc drops
+        the former and restarts the session; here a datagram that opens under
+        the pending key switches to it early, and the old key stays usable
+        for stragglers until the next key exchange. Both keys are the peer's
+        and the replay window still applies, so nothing unauthenticated or
+        replayed gets through.
+        """
+        body = memoryview(datagram)[4:]
+        if self._pending_in_key is not None:
+            pending = RecordCipher(self._pending_in_key)
+            plain = pending.open(seqno, body)
+            if plain is not None:
+                self._previous_in_cipher = self._in_cipher
+                self._in_cipher = pending
+                self._pending_in_key = None
+                return plain
+        if self._previous_in_cipher is not None:
+            plain = self._previous_in_cipher.open(seqno, body)
+            if plain is not None:
+                return plain
+        raise SptpsPacketError(Failure.BAD_TAG, "Failed to decrypt and verify packet")
 
     def verify_datagram(self, datagram: bytes) -> bool:
         """Whether ``datagram`` is authentic and would pass the replay window; changes nothing.
@@ -469,7 +505,8 @@ class SPTPS:
         # State.ACK
         if data:
             raise self._error(Failure.BAD_ACK, "Invalid ACK record length")
-        self._use_in_key()
+        if self._pending_in_key is not None:
+            self._use_in_key()
         return self._finished(initial=False)
 
     def _check_kex(self, data: bytes) -> None:
@@ -515,6 +552,9 @@ class SPTPS:
 
     def _use_in_key(self) -> None:
         assert self._pending_in_key is not None
+        if self.datagram and self._in_cipher is not None:
+            # Datagrams the peer sealed just before its ACK may come after it.
+            self._previous_in_cipher = self._in_cipher
         self._in_cipher = RecordCipher(self._pending_in_key)
         self._pending_in_key = None
         self._instate = True

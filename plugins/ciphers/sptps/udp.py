@@ -83,6 +83,9 @@ COMPRESSION_LEVELS = range(13)
 NO_LEGACY_FIELD = -1
 """What ANS_KEY carries for cipher, digest and MAC length in SPTPS mode (net_packet.c:989)."""
 
+_SESSION_IS_SOUND = frozenset({Failure.REPLAYED, Failure.FAR_FUTURE})
+"""Failures of datagrams that authenticated: no reason to start over."""
+
 _HANDSHAKE_HEADER = 4 + 1  # seqno and type byte of a plaintext handshake datagram
 
 
@@ -432,8 +435,16 @@ class SptpsPeerSession:
         if now is None:
             now = self._clock()
         # The caller reports ``error`` (once per kind); this only decides
-        # whether the session starts over.
-        if self._last_start < now - RESTART_INTERVAL:
+        # whether the session starts over. Not during a re-KEX: its records
+        # travel by the meta connections and the data by UDP, so the peer's
+        # first datagrams under the new key may come before its SIG. tinc
+        # restarts the whole session then; dropping them is enough.
+        # Nor for a datagram the replay window refused: it authenticated, so
+        # the session is sound (and a replayed capture cannot force restarts).
+        sptps = self._sptps
+        rekeying = sptps is not None and sptps.rekeying and not handshake
+        sound = isinstance(error, SptpsError) and error.reason in _SESSION_IS_SOUND
+        if self._last_start < now - RESTART_INTERVAL and not rekeying and not sound:
             what = "handshake TCP packet" if handshake else "packet"
             log.log(
                 _PROTOCOL, "Failed to decode %s from %s, restarting SPTPS", what, self.peer_name

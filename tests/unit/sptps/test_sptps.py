@@ -661,3 +661,34 @@ def test_mutated_transcripts_only_raise_sptps_errors(data: st.DataObject, datagr
     stream_length = not datagram and position < 2
     if action == "flip" and not stream_length:
         assert raised
+
+
+def test_rekex_datagrams_may_cross_the_handshake_records() -> None:
+    # The handshake records of a re-KEX go by the meta connections, data by
+    # UDP: a side's data under its old key may come after its ACK, and under
+    # its new key between its SIG and its ACK. Both are accepted, once.
+    pair = established(True)
+    a, b = pair.a, pair.b
+    kex_a = a.force_kex()
+    assert b.receive_datagram(kex_a) is None
+    (kex_b,) = b.data_to_send()
+    assert a.receive_datagram(kex_b) is None
+    (sig_a,) = a.data_to_send()
+    old_from_b = b.send_record(0, b"b old")
+    assert b.receive_datagram(sig_a) is None
+    sig_b, ack_b = b.data_to_send()  # b seals with the new key from here on
+    new_from_b = b.send_record(0, b"b new")
+    old_from_a = a.send_record(0, b"a old")
+    assert a.rekeying
+    assert a.receive_datagram(sig_b) is None
+    (ack_a,) = a.data_to_send()  # a seals with the new key from here on
+    assert a.receive_datagram(new_from_b) == Record(0, b"b new")  # before b's ACK
+    assert a.receive_datagram(old_from_b) == Record(0, b"b old")  # late, old key
+    assert a.receive_datagram(ack_b) == HandshakeDone(initial=False)
+    assert b.receive_datagram(ack_a) == HandshakeDone(initial=False)
+    assert b.receive_datagram(old_from_a) == Record(0, b"a old")  # after a's ACK
+    assert not a.rekeying and not b.rekeying
+    with pytest.raises(SptpsPacketError):
+        b.receive_datagram(old_from_a)  # but only once
+    assert a.receive_datagram(b.send_record(0, b"after")) == Record(0, b"after")
+    assert b.receive_datagram(a.send_record(0, b"after")) == Record(0, b"after")

@@ -607,3 +607,30 @@ def test_key_requests_with_random_payloads_never_raise(payload: str, compression
     session.start()
     session.on_ans_key(payload, compression)
     session.on_req_key(payload)
+
+
+def test_a_bad_datagram_during_a_rekex_does_not_restart_the_session() -> None:
+    # Our re-KEX is under way and the peer's first datagram under its new key
+    # comes before its SIG (that travels by TCP): drop it, do not start over,
+    # even when the last start is long ago (tinc would restart here).
+    clock = Clock()
+    alpha, beta = established_pair(clock)
+    clock.now += 60
+    (kex,) = alpha.force_kex().requests
+    step = deliver(beta, kex)  # beta answers with its KEX
+    (kex_back,) = step.requests
+    (sig,) = deliver(alpha, kex_back).requests
+    step = deliver(beta, sig)  # beta seals with the new key from now on
+    early = beta.seal(0, b"\x45early")
+    with pytest.raises(SptpsPacketError) as info:
+        alpha.open(early)
+    assert not alpha.after_bad_packet(info.value).requests  # no REQ_KEY: no restart
+    replies = [r for request in step.requests for r in deliver(alpha, request).requests]
+    for request in replies:  # alpha's ACK finishes beta's side
+        deliver(beta, request)
+    assert alpha.open(beta.seal(0, b"\x45later")) == Record(0, b"\x45later")
+    clock.now += 60
+    stale = alpha.seal(0, b"\x45x")[:-1] + b"\x00"
+    with pytest.raises(SptpsPacketError) as info:
+        beta.open(stale)
+    assert beta.after_bad_packet(info.value).requests  # established again: restart as tinc
