@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from tinca.core.logs import DEBUG_TRAFFIC, level_for
 from tinca.core.meta.requests import OPTION_TCPONLY, option_version
+from tinca.core.node.protocol import minmtu
 from tinca.core.node.ratelog import RateLimitedLog
 from tinca.core.node.state import Link, Peer
 from tinca.core.suite import PacketError, PeerChannels
@@ -45,12 +46,6 @@ MIN_RAW_TCP_MINOR = 7
 """Protocol minor from which a meta connection carries ``21 LEN`` raw datagrams."""
 ETHER_HEADER = 14
 EMSGSIZE = 90
-
-
-def minmtu(peer: Peer) -> int:
-    """The largest packet known to reach ``peer`` by UDP (0: none yet)."""
-    strategy = peer.mtu_strategy
-    return (strategy.udp_limit or 0) if strategy is not None else 0
 
 
 def udp_confirmed(peer: Peer) -> bool:

@@ -46,7 +46,7 @@ MAX_MTU = 1518
 """tinc's MTU: what a node says of the path towards itself."""
 
 
-def _minmtu(peer: Peer) -> int:
+def minmtu(peer: Peer) -> int:
     """tincd's ``n->minmtu``: the largest packet known to reach ``peer`` by UDP
     (0: none, or PMTU discovery is off). The MTU strategy keeps it as the
     limit under which packets go by UDP."""
@@ -727,7 +727,7 @@ class MetaProtocol:
             return True
         if hop is not None:
             target = self.peers[request.to_name]
-            if request.address is None and source.udp_address is not None and _minmtu(target):
+            if request.address is None and source.udp_address is not None and minmtu(target):
                 # Tell the destination where we see the source's UDP packets
                 # come from (tincd appends the reflexive address).
                 host, port = source.udp_address
@@ -786,12 +786,27 @@ class MetaProtocol:
         self.send(hop.link, rq.UdpInfo(from_.name if from_ else self.myself, relay.name,
                                        host, str(port)))
 
+    def _info_origin(self, link: Link, kind: str, name: str) -> Peer | None:
+        found = self.peers.get(name)
+        if found is None:
+            log.error("Got %s from %s origin %s which does not exist in our connection list",
+                      kind, link.name, name)
+        return found
+
+    def _info_destination(self, link: Link, kind: str, name: str) -> Peer | None:
+        """The node a hint goes on to; None for us, or unknown (logged)."""
+        if name == self.myself:
+            return None
+        found = self.peers.get(name)
+        if found is None:
+            log.error("Got %s from %s destination %s which does not exist in our "
+                      "connection list", kind, link.name, name)
+        return found
+
     def _udp_info(self, link: Link, request: rq.Request, line: str) -> bool:
         assert isinstance(request, rq.UdpInfo)
-        source = self.peers.get(request.from_name)
+        source = self._info_origin(link, "UDP_INFO", request.from_name)
         if source is None:
-            log.error("Got UDP_INFO from %s origin %s which does not exist in our "
-                      "connection list", link.name, request.from_name)
             return True
         if source.via != source.name:
             log.log(PROTOCOL, "Got UDP info message from %s which we can't reach directly",
@@ -804,14 +819,9 @@ class MetaProtocol:
             if source.udp_address != address:
                 source.udp_address = address
                 self.on_udp_address(source)
-        if request.to_name == self.myself:
-            return True
-        to = self.peers.get(request.to_name)
-        if to is None:
-            log.error("Got UDP_INFO from %s destination %s which does not exist in our "
-                      "connection list", link.name, request.to_name)
-            return True
-        self.send_udp_info(source, to)
+        to = self._info_destination(link, "UDP_INFO", request.to_name)
+        if to is not None:
+            self.send_udp_info(source, to)
         return True
 
     def send_mtu_info(self, from_: Peer | None, to: Peer, mtu: int = MAX_MTU) -> None:
@@ -846,23 +856,16 @@ class MetaProtocol:
 
     def _mtu_info(self, link: Link, request: rq.Request, line: str) -> bool:
         assert isinstance(request, rq.MtuInfo)
-        source = self.peers.get(request.from_name)
+        source = self._info_origin(link, "MTU_INFO", request.from_name)
         if source is None:
-            log.error("Got MTU_INFO from %s origin %s which does not exist in our "
-                      "connection list", link.name, request.from_name)
             return True
         mtu = min(request.mtu, MAX_MTU)
         provisional = getattr(source.mtu_strategy, "provisional_mtu", None)
         if provisional is not None:
             provisional(mtu)
-        if request.to_name == self.myself:
-            return True
-        to = self.peers.get(request.to_name)
-        if to is None:
-            log.error("Got MTU_INFO from %s destination %s which does not exist in our "
-                      "connection list", link.name, request.to_name)
-            return True
-        self.send_mtu_info(source, to, mtu)
+        to = self._info_destination(link, "MTU_INFO", request.to_name)
+        if to is not None:
+            self.send_mtu_info(source, to, mtu)
         return True
 
 
