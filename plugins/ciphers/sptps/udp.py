@@ -439,11 +439,15 @@ class SptpsPeerSession:
         # travel by the meta connections and the data by UDP, so the peer's
         # first datagrams under the new key may come before its SIG. tinc
         # restarts the whole session then; dropping them is enough.
-        # Nor for a datagram the replay window refused: it authenticated, so
-        # the session is sound (and a replayed capture cannot force restarts).
+        # Nor for a data datagram the replay window refused: it authenticated,
+        # so the session is sound (and a replayed capture cannot force
+        # restarts). A refused handshake record is another matter: the key
+        # exchange cannot go on without it, so it restarts as in tinc.
         sptps = self._sptps
         rekeying = sptps is not None and sptps.rekeying and not handshake
-        sound = isinstance(error, SptpsError) and error.reason in _SESSION_IS_SOUND
+        sound = not handshake and isinstance(error, SptpsError) and (
+            error.reason in _SESSION_IS_SOUND
+        )
         if self._last_start < now - RESTART_INTERVAL and not rekeying and not sound:
             what = "handshake TCP packet" if handshake else "packet"
             log.log(

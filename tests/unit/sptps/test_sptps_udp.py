@@ -634,3 +634,25 @@ def test_a_bad_datagram_during_a_rekex_does_not_restart_the_session() -> None:
     with pytest.raises(SptpsPacketError) as info:
         beta.open(stale)
     assert beta.after_bad_packet(info.value).requests  # established again: restart as tinc
+
+
+def test_a_refused_handshake_record_restarts_even_when_it_authenticated() -> None:
+    # A re-KEX record that travelled by TCP while many UDP datagrams were lost
+    # is "far in the future" for the replay window: the key exchange is stuck
+    # without it, so (more than 10 s after the last start) the session starts
+    # over, as tinc does, instead of staying stuck. A data datagram refused
+    # the same way does not restart it: it authenticated.
+    clock = Clock()
+    alpha, beta = established_pair(clock)
+    clock.now += 60
+    for _ in range(1000):  # lost on the way
+        alpha.seal(0, b"\x45lost")
+    late_data = alpha.seal(0, b"\x45data")
+    with pytest.raises(SptpsPacketError) as info:
+        beta.open(late_data)
+    assert info.value.reason is Failure.FAR_FUTURE
+    assert not beta.after_bad_packet(info.value).requests
+    (kex,) = alpha.force_kex().requests
+    step = deliver(beta, kex)
+    assert isinstance(step.error, SptpsPacketError) and step.error.reason is Failure.FAR_FUTURE
+    assert step.restarted and step.requests  # a fresh REQ_KEY: the session starts over
