@@ -297,7 +297,8 @@ class SptpsPeerSession:
             return self.start()
         step = KeyStep()
         try:
-            self._absorb(step, sptps.receive_datagram(data))
+            # By the meta connections: in order, whatever UDP did to the window.
+            self._absorb(step, sptps.receive_datagram(data, in_order=True))
         except SptpsError as exc:
             return self._failed(exc, handshake=True)
         return step
