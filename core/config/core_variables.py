@@ -218,14 +218,16 @@ _BINDING = [
     Variable(
         "UDPRcvBuf",
         Integer(minimum=0),
-        "UDP receive buffer in bytes; OS default in 1.0, 1048576 in 1.1 (0: OS default).",
+        "UDP receive buffer in bytes (0: OS default); unset, 1048576 with SPTPS on as in "
+        "tinc 1.1, else the OS default as in tinc 1.0.",
         scope=SERVER,
         implemented=True,
     ),
     Variable(
         "UDPSndBuf",
         Integer(minimum=0),
-        "UDP send buffer in bytes; OS default in 1.0, 1048576 in 1.1 (0: OS default).",
+        "UDP send buffer in bytes (0: OS default); unset, 1048576 with SPTPS on as in "
+        "tinc 1.1, else the OS default as in tinc 1.0.",
         scope=SERVER,
         implemented=True,
     ),

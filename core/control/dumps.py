@@ -232,14 +232,15 @@ def dump_connections(
     """Meta connections (authenticated or not), then control connections.
 
     tinc keeps both kinds in one list in the order they were made; here the
-    meta connections come first. An active meta connection has
-    ``encryptout`` and ``decryptin`` set, as a legacy connection in tinc
-    has after its METAKEY exchange.
+    meta connections come first. An active legacy meta connection has
+    ``encryptout`` and ``decryptin`` set, as tinc sets them after the METAKEY
+    exchange; an SPTPS one has neither, as in tinc 1.1.
     """
     records = []
     for link in runtime.protocol.links:
         status = CONNECTION_PINGED if link.pinged else 0
-        if link.active:
+        session = getattr(link, "session", None)
+        if link.active and getattr(session, "protocol", "legacy") != "sptps":
             status |= CONNECTION_ENCRYPTOUT | CONNECTION_DECRYPTIN
         if link.mst:
             status |= CONNECTION_MST

@@ -94,6 +94,8 @@ class MetaLink(asyncio.Protocol):
             if self.closed:
                 return
             if isinstance(event, RequestLine):
+                if self.name is None:  # a TERMREQ after a key upgrade, say
+                    self.name = getattr(self.session, "peer_name", None)
                 protocol.handle(self, event.line)
             elif isinstance(event, PacketReceived):
                 self.runtime.datapath.receive_tcp_packet(self, event.data)

@@ -56,6 +56,8 @@ every third of a second while discovering)."""
 IP_MTU_DISCOVER = 10
 IPV6_MTU_DISCOVER = 23
 PMTUDISC_DO = 2
+TINC11_UDP_BUFFER = 1024 * 1024
+"""tinc 1.1's default ``UDPRcvBuf``/``UDPSndBuf`` (net_socket.c)."""
 """Set DF and never fragment locally: a too-large send fails with EMSGSIZE."""
 
 
@@ -66,6 +68,20 @@ def set_udp_buffers(udp: socket.socket, rcvbuf: int | None, sndbuf: int | None) 
         udp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     if sndbuf:
         udp.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
+
+
+def udp_buffer_sizes(config: Configuration, sptps: bool) -> tuple[int | None, int | None]:
+    """``(UDPRcvBuf, UDPSndBuf)`` to ask for; ``None`` keeps the OS default.
+
+    Unset, a node takes the defaults of the tinc whose protocol it speaks:
+    tinc 1.1 asks for 1 MiB (net_socket.c), tinc 1.0 keeps the OS default.
+    SPTPS at line rate overruns Linux's default of 208 KiB.
+    """
+    default = TINC11_UDP_BUFFER if sptps else None
+    return tuple(  # type: ignore[return-value]
+        config.lookup(name, None) if name in config.server else default
+        for name in ("UDPRcvBuf", "UDPSndBuf")
+    )
 
 
 def configure_udp(udp: socket.socket, options: int) -> None:
@@ -255,12 +271,9 @@ class NodeRuntime:
                 configure_udp(listener.udp, self.options)
             except OSError as err:
                 log.warning("Could not set up path MTU discovery on UDP socket: %s", err)
+            sptps = getattr(self.suite, "channels", None) is not None
             try:
-                set_udp_buffers(
-                    listener.udp,
-                    self.config.lookup("UDPRcvBuf", None),
-                    self.config.lookup("UDPSndBuf", None),
-                )
+                set_udp_buffers(listener.udp, *udp_buffer_sizes(self.config, sptps))
             except OSError as err:
                 log.warning("Could not set UDP socket buffer sizes: %s", err)
             loop.add_reader(listener.tcp.fileno(), self._accept, listener.tcp)

@@ -393,6 +393,14 @@ def test_dump_connections_meta_then_control() -> None:
     ]
 
 
+def test_an_sptps_meta_connection_has_no_legacy_cipher_bits() -> None:
+    # tinc 1.1 sets encryptout/decryptin only for legacy connections.
+    runtime = fake_runtime()
+    runtime.protocol.links[0].session = SimpleNamespace(protocol="sptps")
+    (first, *_) = [r.reply() for r in dump_connections(runtime, [])]  # type: ignore[arg-type]
+    assert first == "18 6 beta 192.0.2.2 port 655 c 9 100"  # in the MST only
+
+
 def test_dumps_without_a_node_are_empty() -> None:
     s = authed(FakeTarget(None))
     for rtype in (3, 4, 5, 6, 13):

@@ -7,19 +7,24 @@ whether to overwrite MAC addresses (a tap device in router mode) and ours.
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 
+from tinca.core.config.loader import load_configuration
 from tinca.core.device import Device, DeviceRequest
 from tinca.core.meta.requests import OPTION_CLAMP_MSS, OPTION_PMTU_DISCOVERY
 from tinca.core.node.shell import (
     IP_MTU_DISCOVER,
     IPV6_MTU_DISCOVER,
     PMTUDISC_DO,
+    TINC11_UDP_BUFFER,
     configure_udp,
     device_mac_settings,
     set_udp_buffers,
+    udp_buffer_sizes,
 )
+from tinca.core.plugin_manager import PluginManager
 from tinca.core.route.router import DEFAULT_MAC
 
 
@@ -95,3 +100,23 @@ def test_udp_buffer_sizes_are_applied_and_zero_keeps_the_default() -> None:
         # Linux reports twice the requested size (its bookkeeping overhead)
         assert udp.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) >= 262144
         assert udp.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) >= 131072
+
+
+@pytest.mark.parametrize(
+    ("text", "sptps", "expected"),
+    [
+        ("", False, (None, None)),  # tinc 1.0: the OS default
+        ("", True, (TINC11_UDP_BUFFER, TINC11_UDP_BUFFER)),  # tinc 1.1: 1 MiB
+        ("UDPRcvBuf = 0\n", True, (0, TINC11_UDP_BUFFER)),  # set: as set, 0 included
+        ("UDPSndBuf = 65536\n", False, (None, 65536)),
+    ],
+)
+def test_udp_buffers_default_to_the_tinc_whose_protocol_the_node_speaks(
+    tmp_path: Path, text: str, sptps: bool, expected: tuple[int | None, int | None]
+) -> None:
+    (tmp_path / "hosts").mkdir()
+    (tmp_path / "tinc.conf").write_text("Name = alpha\n" + text)
+    (tmp_path / "hosts" / "alpha").write_text("Port = 655\n")
+    table = PluginManager().variables
+    config = load_configuration(tmp_path, table)
+    assert udp_buffer_sizes(config, sptps) == expected
