@@ -8,7 +8,18 @@ Each pair in :data:`PAIRS` gets a lab of its own (built with
 ``tests.netns`` and ``tests.interop.mesh``): two namespaces, ``alpha`` and
 ``beta``, on one switch (underlay 192.0.2.1 and .2), each running one daemon
 in router mode with a tun device (overlay 198.18.0.1 and .2). alpha connects
-to beta. The daemons run at debug level 1 so neither logs per packet.
+to beta. The daemons measure at debug level 1 so neither logs per packet.
+
+The pairs: tinca ↔ tinca with tinc 1.0's protocol (RSA keys only), tinca ↔
+tinca with tinc 1.1's SPTPS (Ed25519 keys as well, so both nodes run
+"experimental"), and the reference, tincd 1.0.36 ↔ tincd 1.0.36. A tinca
+pair is checked to speak the protocol it is listed with, so a figure can
+never silently be the other one: its daemons start at debug level 5 and log
+which protocol each meta connection uses (or, without an Ed25519 key, that
+SPTPS is off) and, for SPTPS, that the per-node key exchange finished; only
+then are they set to level 1 through the control socket (``tinca debug 1``).
+After the measurement, ``tinca dump nodes`` must show the peer keyed and its
+``sptps`` status bit as expected.
 
 Pinning: alpha's daemon runs on CPU 0 and beta's on CPU 1 (``taskset -c``).
 iperf3 runs with its node: the client in alpha's namespace on CPU 0, the
@@ -17,7 +28,8 @@ application and its VPN daemon, and the kernel's work lands where it is caused.
 
 First comes a warm-up: 1 s iperf3 runs each way until each direction's
 traffic goes by UDP, i.e. until the nodes' path MTU discovery has settled (until
-then tinc 1.0 sends larger packets inside the TCP meta connection). Then,
+then tinc 1.0 sends larger packets inside the TCP meta connection, and tinc
+1.1 sends SPTPS records by TCP until a UDP probe of their size came back). Then,
 for each direction in turn (alpha→beta, then beta→alpha with ``iperf3 -R``),
 ``--repeat`` runs of ``--seconds`` each measure:
 
@@ -43,6 +55,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import statistics
@@ -55,7 +68,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from tests.interop.mesh import Node, build, make_nodes
+from tests.interop.mesh import Node, NodeState, build, make_nodes
 from tests.interop.tincd_harness import find_tincd
 from tests.netns import Lab, LabError, Namespace, Process
 
@@ -65,9 +78,16 @@ CPU_B = 1
 """The CPU of node beta's daemon (and of the iperf3 in its namespace)."""
 DEBUG_LEVEL = 1
 """Daemon debug level: connections only. tincd logs every packet from 5 up."""
+VERIFY_LEVEL = 5
+"""Debug level a tinca daemon starts at, so its log shows which protocol it
+speaks; it is lowered to :data:`DEBUG_LEVEL` before any traffic is measured."""
+VERIFY_TIMEOUT = 30.0
+"""Seconds to wait for the protocol log lines after the first ping got through."""
 WARMUP_LIMIT = 60.0
 """Seconds the path MTU may take to settle before measuring (tincd 1.0 fixes
-it after at most 30 one-second probe rounds, net_packet.c send_mtu_probe)."""
+it after at most 30 one-second probe rounds, net_packet.c send_mtu_probe;
+tinc 1.1 after 20 rounds a third of a second or more apart, net_packet.c
+try_mtu, once a UDP probe confirmed the address)."""
 UDP_SHARE = 0.9
 """Share of a warm-up run's segments that must arrive as UDP datagrams."""
 SEGMENT = 1448
@@ -79,21 +99,38 @@ QUIET = 0.9
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
+LEGACY = "legacy"
+"""tinc 1.0's protocol (17.0): RSA authentication, EVP cipher and digest."""
+SPTPS = "sptps"
+"""tinc 1.1's protocol (17.7): SPTPS with Ed25519 keys and ChaCha20-Poly1305."""
+
+
 class Pair(NamedTuple):
     """Two nodes to measure between.
 
     ``kind_a`` and ``kind_b`` are ``tinca`` or ``tincd``; ``extra`` is added
-    to both nodes' tinc.conf (a later SPTPS pair puts its switches here).
+    to both nodes' tinc.conf. ``protocol`` is what the nodes must speak
+    (:data:`LEGACY` or :data:`SPTPS`): an SPTPS pair's nodes get Ed25519 keys
+    besides the RSA ones, and every tinca node is checked to really use it
+    (see :func:`verify_protocol` and :func:`verify_session`).
     """
 
     label: str
     kind_a: str
     kind_b: str
     extra: str = ""
+    protocol: str = LEGACY
 
+
+KEYS = {LEGACY: "rsa", SPTPS: "both"}
+"""Key types (``tests.interop.mesh.build``) for each protocol. An SPTPS pair
+has RSA keys too, as tinc 1.1 nodes usually do: it is the Ed25519 key that
+makes a tinca node "experimental", and :func:`verify_protocol` checks that
+it then chose SPTPS."""
 
 PAIRS: list[Pair] = [
-    Pair("tinca-tinca", "tinca", "tinca"),
+    Pair("tinca-legacy", "tinca", "tinca"),
+    Pair("tinca-sptps", "tinca", "tinca", protocol=SPTPS),
     Pair("tincd-tincd", "tincd", "tincd"),
 ]
 REFERENCE = "tincd-tincd"
@@ -167,6 +204,8 @@ class PairResult:
     kind_a: str
     kind_b: str
     extra: str
+    protocol: str
+    """The protocol the pair spoke (checked for tinca nodes, see :class:`Pair`)."""
     directions: list[Direction] = field(default_factory=list)
     rss_a_kib: int = 0
     """alpha's daemon's peak resident set (VmHWM), KiB."""
@@ -253,11 +292,24 @@ def daemon_argv(node: Node, pidfile: Path, debug: int) -> list[str]:
 
 
 def start_daemon(lab: Lab, node: Node, cpu: int) -> Process:
-    """Start ``node``'s daemon pinned to ``cpu`` and wait until it is ready."""
-    argv = daemon_argv(node, lab.workdir / f"{node.name}.pid", DEBUG_LEVEL)
+    """Start ``node``'s daemon pinned to ``cpu`` and wait until it is ready.
+
+    tincd runs at :data:`DEBUG_LEVEL` throughout; tinca starts at
+    :data:`VERIFY_LEVEL` and is lowered by :func:`set_debug_level` once
+    :func:`verify_protocol` has read its log.
+    """
+    node.pidfile = lab.workdir / f"{node.name}.pid"
+    level = VERIFY_LEVEL if node.kind == "tinca" else DEBUG_LEVEL
+    argv = daemon_argv(node, node.pidfile, level)
     node.process = lab.start(pinned(cpu, node.ns, argv), label=f"{node.kind}-{node.name}")
+    node.logfiles.append(node.process.log)
     node.process.wait_for("Ready", timeout=20)
     return node.process
+
+
+def set_debug_level(node: Node, level: int) -> None:
+    """``tinca debug LEVEL`` through ``node``'s control socket (tinca nodes only)."""
+    node.control("debug", str(level))
 
 
 def iperf3(ns: Namespace, cpu: int, server: str, seconds: float, reverse: bool) -> dict:
@@ -287,6 +339,114 @@ def wait_for_ping(ns: Namespace, address: str, timeout: float) -> None:
 
 
 # ---------------------------------------------------------------------------
+# Which protocol a tinca node speaks
+# ---------------------------------------------------------------------------
+
+_META_PROTOCOL = r"Meta connection with {peer} uses (?P<protocol>SPTPS|the legacy protocol)"
+"""tinca's log line (connection level) naming the protocol of a meta connection.
+Only a node with SPTPS on logs it: one without has a single protocol."""
+_SPTPS_OFF = "Support for SPTPS disabled."
+"""tinca's (and tinc 1.1's, net_setup.c setup_myself) start-up warning when no
+Ed25519 private key can be read and ExperimentalProtocol is unset: every meta
+connection of that node is then legacy."""
+_KEX_DONE = "SPTPS key exchange with {peer} successful"
+"""tinca's log line when the per-node SPTPS (UDP) session with ``peer`` is keyed."""
+
+
+def meta_protocol_pattern(peer: str) -> re.Pattern[str]:
+    """The log line naming the protocol of the meta connection with ``peer``,
+    or the start-up line that says there is only the legacy one."""
+    return re.compile(_META_PROTOCOL.format(peer=re.escape(peer)) + "|" + re.escape(_SPTPS_OFF))
+
+
+def logged_protocol(log: str, peer: str) -> str | None:
+    """:data:`SPTPS` or :data:`LEGACY` as ``log`` says the meta connection with
+    ``peer`` uses (the last such line counts, else "SPTPS disabled" means
+    legacy); ``None`` when it says nothing."""
+    found = re.findall(_META_PROTOCOL.format(peer=re.escape(peer)), log)
+    if found:
+        return SPTPS if found[-1] == "SPTPS" else LEGACY
+    return LEGACY if _SPTPS_OFF in log else None
+
+
+def check_protocol_log(log: str, node: str, peer: str, protocol: str) -> None:
+    """Fail unless ``log`` (node ``node``'s) shows ``protocol`` with ``peer``.
+
+    Both protocols need the meta connection line; SPTPS also needs the line
+    that the per-node key exchange with ``peer`` succeeded, since the data
+    goes through that session, not through the meta connection.
+    """
+    seen = logged_protocol(log, peer)
+    if seen != protocol:
+        said = f"it logged {seen}" if seen else "it logged no protocol"
+        raise LabError(f"{node}: the meta connection with {peer} should use {protocol}, {said}")
+    if protocol == SPTPS and _KEX_DONE.format(peer=peer) not in log:
+        raise LabError(f"{node}: no finished SPTPS key exchange with {peer} in its log")
+
+
+def check_session(node: str, state: NodeState, protocol: str) -> None:
+    """Fail unless ``state`` (``node``'s ``dump nodes`` line for a peer) shows
+    the peer keyed with a data session of ``protocol``."""
+    if not state.validkey:
+        raise LabError(f"{node}: no valid key for {state.name}: {state.line}")
+    if state.sptps != (protocol == SPTPS):
+        session = SPTPS if state.sptps else LEGACY
+        raise LabError(
+            f"{node}: the data session with {state.name} is {session}, not {protocol}: "
+            f"{state.line}"
+        )
+
+
+def _wait_in_log(node: Node, pattern: str | re.Pattern[str], what: str) -> None:
+    """Wait for ``pattern`` in ``node``'s daemon output; on failure, name ``what``
+    and show the end of the log rather than all of it (level 5 logs a lot)."""
+    assert node.process is not None
+    try:
+        node.process.wait_for(pattern, timeout=VERIFY_TIMEOUT)
+    except LabError:
+        tail = "\n".join(node.process.output().splitlines()[-40:])
+        raise LabError(
+            f"{node.name}: {what} not logged within {VERIFY_TIMEOUT:g} s "
+            f"(log {node.process.log}); its end:\n{tail}"
+        ) from None
+
+
+def verify_protocol(nodes: list[Node], protocol: str) -> None:
+    """Wait until each tinca node's log shows ``protocol`` with the other node.
+
+    Called once the first ping got through, which is what starts tinc 1.1's
+    per-node key exchange. tincd nodes are skipped: 1.0.36 knows only one.
+    """
+    for node in nodes:
+        if node.kind != "tinca":
+            continue
+        assert node.process is not None
+        for peer in nodes:
+            if peer is node:
+                continue
+            _wait_in_log(node, meta_protocol_pattern(peer.name),
+                         f"the protocol of its meta connection with {peer.name}")
+            if protocol == SPTPS and logged_protocol(node.process.output(), peer.name) == SPTPS:
+                _wait_in_log(node, _KEX_DONE.format(peer=peer.name),
+                             f"the SPTPS key exchange with {peer.name}")
+            check_protocol_log(node.process.output(), node.name, peer.name, protocol)
+
+
+def verify_session(nodes: list[Node], protocol: str) -> None:
+    """Fail unless each tinca node's ``dump nodes`` shows the other keyed over ``protocol``."""
+    for node in nodes:
+        if node.kind != "tinca":
+            continue
+        states = node.dump_nodes()
+        for peer in nodes:
+            if peer is node:
+                continue
+            if peer.name not in states:
+                raise LabError(f"{node.name}: dump nodes does not list {peer.name}")
+            check_session(node.name, states[peer.name], protocol)
+
+
+# ---------------------------------------------------------------------------
 # Measuring
 # ---------------------------------------------------------------------------
 
@@ -296,7 +456,10 @@ def warm_up(a: Namespace, b: Namespace, server: str) -> float:
 
     Until a tinc 1.0 node has probed a peer's path MTU, packets larger than
     the smallest size proven to pass travel inside the TCP meta connection,
-    which is not the data path to measure. Each direction settles on its own.
+    which is not the data path to measure. tinc 1.1 does the same with SPTPS
+    records: by TCP until the UDP address is confirmed and a probe of at least
+    their size came back (net_packet.c send_sptps_data). Each direction
+    settles on its own.
     """
     start = time.monotonic()
     settled = {False: False, True: False}
@@ -318,7 +481,7 @@ def measure_pair(
     pair: Pair, workdir: Path, seconds: float, cipher: str, repeat: int = 1
 ) -> PairResult:
     """Build the pair in a fresh lab, measure each direction ``repeat`` times, tear it down."""
-    result = PairResult(pair.label, pair.kind_a, pair.kind_b, pair.extra)
+    result = PairResult(pair.label, pair.kind_a, pair.kind_b, pair.extra, pair.protocol)
     result.idle_before = round(idle_share(), 3)
     pairdir = workdir / pair.label
     pairdir.mkdir()
@@ -326,11 +489,15 @@ def measure_pair(
         alpha, beta = make_nodes(lab, [("alpha", pair.kind_a), ("beta", pair.kind_b)])
         alpha.connect_to = ["beta"]
         common = "\n".join(x for x in (f"Cipher = {cipher}", pair.extra) if x)
-        build(lab, [alpha, beta], common=common)
+        build(lab, [alpha, beta], common=common, keys=KEYS[pair.protocol])
         daemon_b = start_daemon(lab, beta, CPU_B)
         daemon_a = start_daemon(lab, alpha, CPU_A)
         daemon_a.wait_for("Connection with beta", timeout=30)
         wait_for_ping(alpha.ns, beta.overlay, 30)
+        verify_protocol([alpha, beta], pair.protocol)
+        for node in (alpha, beta):
+            if node.kind == "tinca":
+                set_debug_level(node, DEBUG_LEVEL)
         lab.start(
             pinned(CPU_B, beta.ns, ["iperf3", "-s", "-p", str(IPERF_PORT), "--forceflush"]),
             label="iperf3-server",
@@ -361,6 +528,7 @@ def measure_pair(
             result.directions.append(direction)
         result.rss_a_kib = peak_rss_kib(daemon_a.pid)
         result.rss_b_kib = peak_rss_kib(daemon_b.pid)
+        verify_session([alpha, beta], pair.protocol)
         for node in (alpha, beta):
             if node.process is not None and not node.process.running:
                 raise LabError(f"{node.name} ({node.kind}) exited:\n{node.process.output()}")
@@ -424,8 +592,8 @@ def table(results: list[PairResult], info: dict[str, object]) -> str:
     lines = [
         f"{info['date']}  {info['cpu']} ({info['cpus']} CPUs), Linux {info['kernel']}, "
         f"Python {info['python']}, {info['tincd']}",
-        f"router mode, Cipher {info['cipher']}, Digest sha256, MACLength 4; "
-        f"iperf3 TCP, {runs}{info['seconds']:g} s each way",
+        f"router mode, Cipher {info['cipher']}, Digest sha256, MACLength 4 "
+        f"(SPTPS pairs: ChaCha20-Poly1305); iperf3 TCP, {runs}{info['seconds']:g} s each way",
         f"alpha's daemon and the iperf3 client on CPU {CPU_A}, "
         f"beta's daemon and the iperf3 server on CPU {CPU_B}",
         "",
@@ -504,7 +672,8 @@ def main(argv: list[str] | None = None) -> int:
         prog="python3 -m bench.run", description=(__doc__ or "").split("\n")[0]
     )
     parser.add_argument("--seconds", type=float, default=10, help="iperf3 time per direction")
-    parser.add_argument("--cipher", default="aes-256-cbc", help="tinc 1.0 Cipher for both nodes")
+    parser.add_argument("--cipher", default="aes-256-cbc",
+                        help="tinc 1.0 Cipher for both nodes (SPTPS pairs do not use it)")
     parser.add_argument("--repeat", type=int, default=1,
                         help="runs per direction; the table shows the median (default 1)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results here")
