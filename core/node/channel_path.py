@@ -78,6 +78,7 @@ class ChannelDataPath:
         self.null_id = bytes(channels.id_size) if channels else b""
         self.id_size = channels.id_size if channels else 0
         self._by_id: dict[bytes, Peer] = {}
+        self._ids: dict[str, bytes] = {self.myself: self.my_id} if channels else {}
         self.protocol.on_datagram = self._datagram_from_request
         self.protocol.on_udp_address = self._udp_address_changed
         self.protocol.on_relay = self._relay_from_request
@@ -191,10 +192,12 @@ class ChannelDataPath:
         link.send_line(request.format())
 
     def _id(self, name: str) -> bytes:
-        if name == self.myself:
-            return self.my_id
-        assert self.channels is not None
-        return self.channels.node_id(name)
+        """``name``'s node ID, hashed once (every framed datagram needs one)."""
+        nid = self._ids.get(name)
+        if nid is None:
+            assert self.channels is not None
+            nid = self._ids[name] = self.channels.node_id(name)
+        return nid
 
     def try_tx(self, peer: Peer) -> None:
         """tinc 1.1's try_tx for an SPTPS peer: keep a key exchange going with
@@ -202,6 +205,12 @@ class ChannelDataPath:
         node's timer instead)."""
         if not peer.reachable or not peer.sptps:
             return
+        channel = peer.channel
+        if (
+            channel is not None and channel.validkey and peer.via == peer.name
+            and (peer.nexthop == peer.name or udp_confirmed(peer))
+        ):
+            return  # keyed, direct, nothing to set up (the common case)
         protocol = self.protocol
         if peer.link is not None and (protocol.my_options | peer.options) & OPTION_TCPONLY:
             return
@@ -252,7 +261,9 @@ class ChannelDataPath:
                 return
             dst = datagram[:size]
             body = datagram[2 * size:]
-            found = self._peer_by_id(datagram[size:2 * size])
+            src = datagram[size:2 * size]
+            # Mostly the sender itself: no index lookup then.
+            found = peer if src == self._id(peer.name) else self._peer_by_id(src)
             to_me = dst == self.null_id or dst == self.my_id
             to = None if to_me else self._peer_by_id(dst)
             if found is None or not found.sptps or (not to_me and to is None):
