@@ -1,14 +1,17 @@
-"""Shared test helpers: free ports, config directories, daemons stopped by pid."""
+"""Shared test helpers: free ports, config directories, daemons stopped by pid,
+a settable clock and a deterministic random source."""
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -117,3 +120,26 @@ def run(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
     """Run a command line to completion with text output (bounded in time)."""
     kwargs.setdefault("timeout", 60)
     return subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL, **kwargs)
+
+
+class Clock:
+    """A settable clock (seconds) for sans-IO code that takes ``clock()``."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def counter_random(seed: bytes) -> Callable[[int], bytes]:
+    """A deterministic random source: SHA-256 of ``seed`` and a counter."""
+    counter = itertools.count()
+
+    def draw(size: int) -> bytes:
+        out = b""
+        while len(out) < size:
+            out += hashlib.sha256(seed + next(counter).to_bytes(8, "big")).digest()
+        return out[:size]
+
+    return draw

@@ -315,3 +315,20 @@ def logs(nodes: list[Node], tail: int = 60) -> str:
             lines = path.read_text(errors="replace").splitlines()[-tail:]
             parts.append(f"----- {node.kind} {node.name} ({path})\n" + "\n".join(lines))
     return "\n".join(parts)
+
+
+def start_line_and_ping(lab: Lab, nodes: list[Node]) -> None:
+    """Start a line (see :func:`make_line`), middle first, and check that the
+    ends ping each other both ways (5 of 5) and both reach the middle."""
+    left, middle, right = nodes
+    start_all(lab, [middle, left, right])
+    assert middle.process is not None
+    for end in (left, right):
+        middle.process.wait_for(f"Connection with {end.name} ", timeout=30)
+    assert ping_until(left.ns, right.overlay, 30), logs(nodes)
+    there = left.ns.ping(right.overlay, count=5)
+    back = right.ns.ping(left.overlay, count=5)
+    assert there.received == 5 and back.received == 5, (
+        f"{there.output}\n{back.output}\n{logs(nodes)}")
+    assert left.ns.ping(middle.overlay, count=2).ok, logs(nodes)
+    assert right.ns.ping(middle.overlay, count=2).ok, logs(nodes)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import pytest
 
 from tests import netns
-from tests.interop.mesh import build, logs, make_line, ping_until, start_all, udp_counters
+from tests.interop.mesh import build, logs, make_line, start_line_and_ping, udp_counters
 
 netns_lab = netns.netns_lab
 
@@ -38,19 +38,8 @@ def test_ends_without_a_path_talk_through_the_middle(
     build(netns_lab, nodes)
     # The ends really cannot reach each other below the VPN.
     assert not left.ns.ping(right.underlay, count=1, wait=1).ok
-    start_all(netns_lab, [middle, left, right])
-    assert middle.process is not None
-    for end in (left, right):
-        middle.process.wait_for(f"Connection with {end.name} ", timeout=30)
-
-    assert ping_until(left.ns, right.overlay, 30), logs(nodes)
-    there = left.ns.ping(right.overlay, count=5)
-    back = right.ns.ping(left.overlay, count=5)
-    assert there.received == 5 and back.received == 5, (
-        f"{there.output}\n{back.output}\n{logs(nodes)}")
-    # The middle node is reachable from both ends too.
-    assert left.ns.ping(middle.overlay, count=2).ok, logs(nodes)
-    assert right.ns.ping(middle.overlay, count=2).ok, logs(nodes)
+    # Ends ping each other both ways and reach the middle.
+    start_line_and_ping(netns_lab, nodes)
 
     before = udp_counters(middle.ns)
     flood = left.ns.ping(right.overlay, count=RELAYED_PINGS, interval=0.01)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
+from tinca.core.device import Device, DeviceRequest
 from tinca.core.graph import Graph
 from tinca.core.meta import requests as rq
 from tinca.core.node.protocol import Lifecycle, MetaProtocol, ProtocolSettings
@@ -39,6 +40,26 @@ class FakeLink:
 
     def types(self) -> list[int]:
         return [int(line.split()[0]) for line in self.sent]
+
+
+class FakeDevice(Device):
+    """A tun device that records what the node writes to it."""
+
+    kind = "fake"
+
+    def __init__(self) -> None:
+        super().__init__(DeviceRequest(None, "tun"))
+        self.written: list[bytes] = []
+
+    def open(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def read_batch(self, limit: int) -> list[bytes]:
+        return []
+
+    def write(self, packet: bytes) -> None:
+        self.written.append(packet)
 
 
 class FakeSuite:

@@ -17,17 +17,17 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import itertools
 import shutil
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.helpers import Clock, counter_random
+from tests.unit.node.fakes import FakeDevice, FakeLink
 from tinca.core.config.loader import load_configuration
 from tinca.core.config.model import Configuration
 from tinca.core.config.variables import VariableTable
-from tinca.core.device import Device, DeviceRequest
 from tinca.core.errors import ConfigError
 from tinca.core.graph import Graph
 from tinca.core.keys import KeygenRequest
@@ -61,27 +61,7 @@ def variable_table() -> VariableTable:
 # clock, randomness
 
 
-class Clock:
-    """A settable clock (seconds)."""
 
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def counter_random(seed: bytes) -> Callable[[int], bytes]:
-    """A deterministic random source."""
-    counter = itertools.count()
-
-    def draw(size: int) -> bytes:
-        out = b""
-        while len(out) < size:
-            out += hashlib.sha256(seed + next(counter).to_bytes(8, "big")).digest()
-        return out[:size]
-
-    return draw
 
 
 # ---------------------------------------------------------------------------
@@ -173,26 +153,6 @@ def suite_context(confbase: Path, clock: Callable[[], float]) -> SuiteContext:
 # node pieces
 
 
-class FakeDevice(Device):
-    """A tun device that records what the node writes to it."""
-
-    kind = "fake"
-
-    def __init__(self) -> None:
-        super().__init__(DeviceRequest(None, "tun"))
-        self.written: list[bytes] = []
-
-    def open(self) -> None: ...
-
-    def close(self) -> None: ...
-
-    def read_batch(self, limit: int) -> list[bytes]:
-        return []
-
-    def write(self, packet: bytes) -> None:
-        self.written.append(packet)
-
-
 class UdpState(MTUStrategy):
     """An MTU strategy reduced to what the channel path reads: how large a
     packet UDP carries (``udp_limit``, tinc's minmtu) and whether a probe
@@ -238,42 +198,22 @@ class UdpState(MTUStrategy):
 
 
 @dataclass
-class WireLink:
+class WireLink(FakeLink):
     """One end of a meta connection (the Link protocol plus ``send_raw_packet``).
 
     Everything sent is kept (``sent``, ``packets``, ``raw``); :class:`Net`
     delivers what lies beyond each list's cursor to the other end.
     """
 
-    name: str | None
-    address: tuple[str, str]
-    active: bool = False
-    options: int = 0
-    pinged: bool = False
-    last_ping_time: float = 0.0
-    edge_weight: int | None = None
-    mst: bool = False
-    sent: list[str] = field(default_factory=list)
-    packets: list[bytes] = field(default_factory=list)
     raw: list[bytes] = field(default_factory=list)
-    closed: bool | None = None
     #: lines matching this are sent but never delivered (a peer that is silent)
     drop: Callable[[str], bool] = lambda line: False
     #: while set, nothing sent on this link is delivered (it stays queued)
     paused: bool = False
     cursor: list[int] = field(default_factory=lambda: [0, 0, 0])
 
-    def send_line(self, line: str) -> None:
-        self.sent.append(line)
-
-    def send_packet(self, packet: bytes) -> None:
-        self.packets.append(packet)
-
     def send_raw_packet(self, data: bytes) -> None:
         self.raw.append(data)
-
-    def close(self, report: bool) -> None:
-        self.closed = report
 
 
 class Node:

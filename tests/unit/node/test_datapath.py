@@ -6,31 +6,12 @@ import struct
 
 import pytest
 
-from tests.unit.node.fakes import FakeLink, Harness
-from tinca.core.device import Device, DeviceRequest
+from tests.unit.node.fakes import FakeDevice, FakeLink, Harness
 from tinca.core.meta import requests as rq
 from tinca.core.node.datapath import DataPath
 from tinca.core.route.router import Router
 from tinca.core.subnet import Subnet
 from tinca.core.suite import PacketError
-
-
-class FakeDevice(Device):
-    kind = "fake"
-
-    def __init__(self) -> None:
-        super().__init__(DeviceRequest(None, "tun"))
-        self.written: list[bytes] = []
-
-    def open(self) -> None: ...
-
-    def close(self) -> None: ...
-
-    def read_batch(self, limit: int) -> list[bytes]:
-        return []
-
-    def write(self, packet: bytes) -> None:
-        self.written.append(packet)
 
 
 class FakeSealer:

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.helpers import Clock
 from tinca.core.graph import OPTION_CLAMP_MSS, OPTION_INDIRECT, Edge, Graph
 from tinca.core.route.router import (
     DROP_BAD_REQUEST,
@@ -87,13 +88,6 @@ def tcp_syn(src: str, dst: str, mss: int) -> bytearray:
     segment = segment[:16] + struct.pack("!H", checksum(pseudo + segment)) + segment[18:]
     return ipv4_frame(src, dst, segment, proto=6)
 
-
-class Clock:
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Net:

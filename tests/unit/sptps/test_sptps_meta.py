@@ -18,6 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.helpers import counter_random
 from tests.vectors import RecordedDraws, load_vector
 from tinca.core.meta.requests import OPTION_CLAMP_MSS, OPTION_PMTU_DISCOVERY
 from tinca.core.suite import Authenticated, MetaError, PacketReceived, RequestLine
@@ -47,18 +48,6 @@ def stepping_clock(*times: float) -> Callable[[], float]:
     return lambda: next(values)
 
 
-def counter_random(seed: bytes) -> Callable[[int], bytes]:
-    """A deterministic random source for back-to-back tests."""
-    state = {"n": 0}
-
-    def draw(size: int) -> bytes:
-        out = b""
-        while len(out) < size:
-            out += hashlib.sha256(seed + state["n"].to_bytes(8, "big")).digest()
-            state["n"] += 1
-        return out[:size]
-
-    return draw
 
 
 # ---------------------------------------------------------------------------

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.helpers import Clock, counter_random
 from tests.vectors import RecordedDraws, load_vector
 from tinca.core.meta.requests import AnsKey, ReqKey, Request, parse_request
 from tinca.core.suite import PacketError
@@ -57,30 +57,7 @@ PEER = {"alpha": "beta", "beta": "alpha"}
 # helpers
 
 
-class Clock:
-    """A settable clock."""
 
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-
-
-def counter_random(seed: bytes) -> Callable[[int], bytes]:
-    """A deterministic random source for back-to-back tests."""
-    state = {"n": 0}
-
-    def draw(size: int) -> bytes:
-        out = b""
-        while len(out) < size:
-            out += hashlib.sha256(seed + state["n"].to_bytes(8, "big")).digest()
-            state["n"] += 1
-        return out[:size]
-
-    return draw
 
 
 KEYS = {name: key_from_seed(hashlib.sha256(name.encode()).digest()) for name in
