@@ -131,8 +131,10 @@ class ChannelDataPath:
         self._seal_and_send(peer, frame, probe=False)
 
     def _seal_and_send(self, peer: Peer, frame: bytes | bytearray, probe: bool) -> None:
+        channel = peer.channel
+        assert channel is not None
         try:
-            datagram = peer.channel.seal(frame)  # type: ignore[union-attr]
+            datagram = channel.seal(frame)
         except PacketError as err:
             self.bad.log(logging.WARNING, peer.name, "seal",
                          "Could not send packet to %s: %s", peer.name, err)

@@ -27,7 +27,7 @@ from tinca.core.node.ratelog import RateLimitedLog
 from tinca.core.node.state import Link, Peer
 from tinca.core.route.subnet_table import SubnetTable
 from tinca.core.subnet import Subnet
-from tinca.core.suite import Authenticated, CipherSuite
+from tinca.core.suite import Authenticated, ChannelStep, CipherSuite, PeerChannel
 
 log = logging.getLogger("tinca")
 CONNECTIONS = level_for(DEBUG_CONNECTIONS)
@@ -660,7 +660,7 @@ class MetaProtocol:
         else:
             log.error("Unknown extended REQ_KEY request from %s: %s", source.name, ext)
 
-    def _channel(self, peer: Peer) -> object | None:
+    def _channel(self, peer: Peer) -> PeerChannel | None:
         """``peer``'s channel, made on first use; without its public key we
         ask for it (REQ_PUBKEY) and return None (send_req_key)."""
         if peer.channel is None and self.channels is not None:
@@ -685,17 +685,17 @@ class MetaProtocol:
                 return
         self._emit(peer, channel.request_key(self.clock()))
 
-    def _emit(self, peer: Peer, step: object, report: bool = True) -> None:
+    def _emit(self, peer: Peer, step: ChannelStep, report: bool = True) -> None:
         """Send a channel step's requests towards ``peer``; report its outcome
         (``report=False`` when the caller has logged the error already)."""
-        for request in step.requests:  # type: ignore[attr-defined]
+        for request in step.requests:
             self._send_towards(peer, request)
-        error = step.error  # type: ignore[attr-defined]
+        error = step.error
         if error is not None and report:
             reason = getattr(error, "reason", None) or type(error).__name__
             self.bad.log(logging.WARNING, peer.name, f"kex {reason}",
                          "Key exchange with %s failed: %s", peer.name, error)
-        done = step.done  # type: ignore[attr-defined]
+        done = step.done
         if done is not None:
             if done.initial:
                 self.on_key(peer)
