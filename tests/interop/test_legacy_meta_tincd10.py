@@ -27,10 +27,9 @@ from tests.interop.tincd_harness import (
     generate_key,
     require_tincd,
 )
+from tinca.core.meta.requests import OPTION_CLAMP_MSS, OPTION_PMTU_DISCOVERY
 from tinca.plugins.ciphers.legacy.meta import (
     MAX_BUFFER_SIZE,
-    OPTION_CLAMP_MSS,
-    OPTION_PMTU_DISCOVERY,
     Authenticated,
     LegacyMetaConnection,
     MetaEvent,

@@ -72,9 +72,15 @@ from collections.abc import Callable
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 
+from tinca.core.meta.connection import (
+    ALLOW_ALL,
+    MetaConnectionBase,
+    MetaConnectionError,
+    merge_options,
+    truncating_mean,
+)
 from tinca.core.suite import (
     Authenticated,
-    MetaError,
     PacketReceived,
     PublicKeyOffered,
     RequestLine,
@@ -104,7 +110,6 @@ PROTOCOL_MAJOR = 17  # src/protocol.h PROT_CURRENT; ID carries it
 # Request numbers this module handles itself (src/protocol.h, enum request_t).
 ID, METAKEY, CHALLENGE, CHAL_REPLY, ACK = 0, 1, 2, 3, 4
 PACKET = 17  # "17 LEN" then LEN raw bytes (src/protocol_misc.c send_tcppacket)
-_ALL = -1  # tincd's allow_request guard: any request once the ACK is in
 _LAST = 18  # one past the highest request number tincd 1.0.36 knows
 
 # src/net.h: MAXBUFSIZE = max(MAXSIZE, 2048) + 128 with MTU 1518 (Debian builds
@@ -120,12 +125,6 @@ META_COMPRESSION = 0
 # tincd 1.0.36 with its default Cipher (aes-256-cbc): AES-256-CFB and SHA-256.
 DEFAULT_META_CIPHER = CIPHERS["aes-256-cfb"]
 DEFAULT_META_DIGEST = DIGESTS["sha256"]
-
-# src/connection.h: the options word in ACK and ADD_EDGE.
-OPTION_INDIRECT = 0x0001
-OPTION_TCPONLY = 0x0002
-OPTION_PMTU_DISCOVERY = 0x0004
-OPTION_CLAMP_MSS = 0x0008
 
 _REQUEST_NAMES = (
     "ID", "METAKEY", "CHALLENGE", "CHAL_REPLY", "ACK", "STATUS", "ERROR", "TERMREQ",
@@ -151,31 +150,8 @@ _HEX = re.compile(rb"[0-9a-fA-F]*")
 MetaEvent = Authenticated | RequestLine | PacketReceived | PublicKeyOffered
 
 
-class MetaProtocolError(MetaError):
-    """The peer broke the meta protocol; the connection must be closed.
-
-    ``reason`` reads like tincd's log message for the same fault. ``events``
-    holds what the same :meth:`~LegacyMetaConnection.receive_data` call had
-    decoded before the fault, in order, so none of it is lost.
-    """
-
-    def __init__(self, reason: str, events: tuple[MetaEvent, ...] = ()) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.events = events
-
-
-def merge_options(mine: int, theirs: int) -> int:
-    """The options of a connection once both ACKs are in (src/protocol_auth.c ``ack_h``).
-
-    The union of both words, except that PMTU discovery stays on only if both
-    sides asked for it. (tincd then applies ``ClampMSS`` from the peer's host
-    config; that is the caller's business.)
-    """
-    merged = mine | theirs
-    if not (mine & theirs & OPTION_PMTU_DISCOVERY):
-        merged &= ~OPTION_PMTU_DISCOVERY
-    return merged & 0xFFFFFFFF
+class MetaProtocolError(MetaConnectionError):
+    """The peer broke tinc 1.0's meta protocol; the connection must be closed."""
 
 
 # ---------------------------------------------------------------------------
@@ -201,12 +177,6 @@ def _from_hex(token: bytes, length: int) -> bytes | None:
     if len(token) != 2 * length or not _HEX.fullmatch(token):
         return None
     return bytes.fromhex(token.decode("ascii"))
-
-
-def _truncating_mean(a: int, b: int) -> int:
-    """``(a + b) / 2`` in C integer arithmetic: rounded towards zero."""
-    total = a + b
-    return total // 2 if total >= 0 else -(-total // 2)
 
 
 # ---------------------------------------------------------------------------
@@ -253,7 +223,7 @@ class _StreamCipher:
 # ---------------------------------------------------------------------------
 
 
-class LegacyMetaConnection:
+class LegacyMetaConnection(MetaConnectionBase):
     """One tinc 1.0 meta connection, from the first ID to the end, without I/O.
 
     ``outgoing`` is True on the side that connected (it speaks first; call
@@ -340,10 +310,9 @@ class LegacyMetaConnection:
         self._ack_minor = ack_minor
         self._upgrade_key = upgrade_key
 
+        super().__init__()
         self._start = clock() if started_at is None else started_at
-        self._initiated = False
-        self._failed: MetaProtocolError | None = None
-        self._allow = ID  # the only request accepted next, or _ALL
+        self._allow = ID  # the only request accepted next, or ALLOW_ALL
         self._peer_name: str | None = None
         self._peer_key: RSAPublicKey | None = None
         self._peer_digest: LegacyDigestInfo | None = None
@@ -356,46 +325,8 @@ class LegacyMetaConnection:
         self._inbuf = bytearray()
         self._scanned = 0  # bytes at the front of _inbuf known to hold no newline
         self._packet_length: int | None = None  # raw packet bytes still expected
-        self._outbox = bytearray()
-
-    # -- state ---------------------------------------------------------------
-
-    @property
-    def authenticated(self) -> bool:
-        """True once both ACKs are in and requests flow."""
-        return self._allow == _ALL and self._failed is None
-
-    @property
-    def peer_name(self) -> str | None:
-        """The name the peer gave in its ID (None before it)."""
-        return self._peer_name
-
-    @property
-    def outgoing(self) -> bool:
-        """True on the side that connected."""
-        return self._outgoing
 
     # -- output --------------------------------------------------------------
-
-    def initiate(self) -> bytes:
-        """Start the connection; returns the first bytes to write.
-
-        The connecting side's ID. The accepting side says nothing until it has
-        read the peer's ID, so there it returns ``b""`` (or whatever replies
-        are already queued); calling it is optional on that side. Call it once.
-        """
-        if self._initiated:
-            raise RuntimeError("initiate() was called already")
-        self._initiated = True
-        if self._outgoing:
-            self._send_id()
-        return self.data_to_send()
-
-    def data_to_send(self) -> bytes:
-        """Take every byte queued for the peer (replies from :meth:`receive_data`)."""
-        out = bytes(self._outbox)
-        self._outbox.clear()
-        return out
 
     def send_request(self, line: str) -> bytes:
         """Queue one request (without its newline); returns all queued bytes, encrypted.
@@ -403,13 +334,7 @@ class LegacyMetaConnection:
         Only after :class:`Authenticated`. ValueError for a line with a newline,
         one that is not Latin-1, or one too long for tincd's buffer.
         """
-        self._check_sendable()
-        data = line.encode("latin-1")
-        if b"\n" in data:
-            raise ValueError("a request line cannot contain a newline")
-        if len(data) >= self._max_buffer:
-            raise ValueError(f"request line of {len(data)} bytes is too long for the peer")
-        return self._send_now(data + b"\n")
+        return self._send_now(self._request_bytes(line))
 
     def send_packet(self, packet: bytes) -> bytes:
         """Queue one VPN packet as ``17 LEN`` and its bytes; returns all queued bytes.
@@ -428,25 +353,6 @@ class LegacyMetaConnection:
         return self.data_to_send() + out if self._outbox else out
 
     # -- input ---------------------------------------------------------------
-
-    def receive_data(self, data: bytes) -> list[MetaEvent]:
-        """Feed bytes read from the TCP connection; returns what they completed.
-
-        Replies are queued for :meth:`data_to_send`. Raises
-        :class:`MetaProtocolError` when the peer breaks the protocol; the
-        connection is dead afterwards and every later call raises it again.
-        """
-        if self._failed is not None:
-            raise self._failed
-        if self._outgoing and not self._initiated:
-            raise RuntimeError("call initiate() before receive_data() on an outgoing connection")
-        events: list[MetaEvent] = []
-        try:
-            self._receive(data, events)
-        except MetaProtocolError as error:
-            self._failed = MetaProtocolError(error.reason, tuple(events))
-            raise self._failed from None
-        return events
 
     def _receive(self, data: bytes, events: list[MetaEvent]) -> None:
         if not data:
@@ -474,7 +380,7 @@ class LegacyMetaConnection:
                 line = bytes(buf[pos:newline])
                 pos = newline + 1
                 self._scanned = 0
-                if self._allow == _ALL:
+                if self._allow == ALLOW_ALL:
                     self._handle_request(line, events)
                     continue
                 had_cipher = self._decrypt is not None
@@ -712,25 +618,19 @@ class LegacyMetaConnection:
         if self._upgrade_key is not None:
             if len(tokens) < 2:
                 raise MetaProtocolError(f"Got bad ACK from {self._who()}")
-            self._allow = _ALL
+            self._allow = ALLOW_ALL
             return PublicKeyOffered(self._peer_name, tokens[1].decode("latin-1"))
         weight = _c_int(tokens[2]) if len(tokens) >= 4 else None
         options = _c_hex(tokens[3]) if len(tokens) >= 4 else None
         if weight is None or options is None:
             raise MetaProtocolError(f"Got bad ACK from {self._who()}")
         port = _c_int(tokens[1])  # atoi: no number reads as 0
-        self._allow = _ALL
+        self._allow = ALLOW_ALL
         return Authenticated(
             peer_name=self._peer_name,
             peer_port=port if port is not None and 0 <= port <= 0xFFFF else 0,
             peer_options=options,
-            weight=_truncating_mean(weight, self._estimated_weight),
+            weight=truncating_mean(weight, self._estimated_weight),
             options=merge_options(self._sent_options, options),
             peer_weight=weight,
         )
-
-    def _check_sendable(self) -> None:
-        if self._failed is not None:
-            raise self._failed
-        if self._allow != _ALL:
-            raise RuntimeError("the meta connection is not authenticated yet")

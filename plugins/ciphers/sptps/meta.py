@@ -55,9 +55,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from tinca.core.meta.connection import (
+    ALLOW_ALL,
+    MetaConnectionBase,
+    MetaConnectionError,
+    merge_options,
+    truncating_mean,
+)
 from tinca.core.meta.requests import (
     MAXBUFSIZE,
-    OPTION_PMTU_DISCOVERY,
     PROT_MAJOR,
     PROT_MINOR_11,
     Ack,
@@ -72,7 +78,6 @@ from tinca.core.meta.requests import (
 )
 from tinca.core.suite import (
     Authenticated,
-    MetaError,
     PacketReceived,
     RawPacketReceived,
     RequestLine,
@@ -102,7 +107,6 @@ META_RECORD_TYPE = 0
 LABEL_PREFIX = b"tinc TCP key expansion"
 
 _PLAIN_RECORD_OVERHEAD = 3  # length (2) and type (1) before the handshake ends
-_ALL = -1  # tinc's allow_request value once the connection is active
 _C_INT = re.compile(r"[ \t\n\v\f\r]*([+-]?[0-9]+)")  # atoi's prefix
 
 
@@ -132,18 +136,13 @@ usable. They are not protected by the meta connection.
 MetaEvent = Authenticated | RequestLine | PacketReceived | SptpsPacketReceived
 
 
-class SptpsMetaConnectionError(MetaError):
+class SptpsMetaConnectionError(MetaConnectionError):
     """The peer broke the 17.7 meta protocol; the connection must be closed.
 
     ``reason`` reads like tincd's log message for the same fault. ``events``
     holds what the same :meth:`~SptpsMetaConnection.receive_data` call had
     decoded before the fault, in order, so none of it is lost.
     """
-
-    def __init__(self, reason: str, events: tuple[MetaEvent, ...] = ()) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.events = events
 
 
 class BadIdError(SptpsMetaConnectionError):
@@ -169,30 +168,12 @@ class PeerAuthenticationError(SptpsMetaConnectionError):
         self.failure = failure
 
 
-def _merge_options(mine: int, theirs: int) -> int:
-    """The connection's options once the peer's ACK is in (src/protocol_auth.c ``ack_h``).
-
-    The union of both words, except that PMTU discovery stays on only if both
-    sides asked for it. The peer's version byte is kept, as tinc does.
-    """
-    merged = mine | theirs
-    if not (mine & theirs & OPTION_PMTU_DISCOVERY):
-        merged &= ~OPTION_PMTU_DISCOVERY
-    return merged & 0xFFFFFFFF
-
-
-def _truncating_mean(a: int, b: int) -> int:
-    """``(a + b) / 2`` in C integer arithmetic: rounded towards zero."""
-    total = a + b
-    return total // 2 if total >= 0 else -(-total // 2)
-
-
 # ---------------------------------------------------------------------------
 # The connection
 # ---------------------------------------------------------------------------
 
 
-class SptpsMetaConnection:
+class SptpsMetaConnection(MetaConnectionBase):
     """One tinc 1.1 meta connection over SPTPS, from the first ID on, without I/O.
 
     ``outgoing`` is True on the side that connected (it speaks first: call
@@ -247,9 +228,8 @@ class SptpsMetaConnection:
         self._expected_peer = expected_peer
         self._max_buffer = max_buffer_size
 
+        super().__init__()
         self._start: float | None = started_at  # when our ID went out
-        self._initiated = False
-        self._failed: SptpsMetaConnectionError | None = None
         self._allow: int = RequestType.ID
         self._peer_name: str | None = None
         self._sptps: SPTPS | None = None
@@ -259,46 +239,8 @@ class SptpsMetaConnection:
         self._scanned = 0  # bytes at the front of _inbuf known to hold no newline (ID phase)
         self._packet_length = 0  # "17 LEN": the next record's length, 0 if none expected
         self._raw_length = 0  # "21 LEN": raw bytes still to come, 0 if none expected
-        self._outbox = bytearray()
-
-    # -- state ---------------------------------------------------------------
-
-    @property
-    def authenticated(self) -> bool:
-        """True once the peer's ACK is in and requests flow."""
-        return self._allow == _ALL and self._failed is None
-
-    @property
-    def peer_name(self) -> str | None:
-        """The name the peer gave in its ID (None before it)."""
-        return self._peer_name
-
-    @property
-    def outgoing(self) -> bool:
-        """True on the side that connected."""
-        return self._outgoing
 
     # -- output --------------------------------------------------------------
-
-    def initiate(self) -> bytes:
-        """Start the connection; returns the first bytes to write.
-
-        The connecting side's ID line. The accepting side says nothing until
-        it has read the peer's ID, so there it returns ``b""`` (or whatever
-        is already queued). Call it once.
-        """
-        if self._initiated:
-            raise RuntimeError("initiate() was called already")
-        self._initiated = True
-        if self._outgoing:
-            self._send_id()
-        return self.data_to_send()
-
-    def data_to_send(self) -> bytes:
-        """Take every byte queued for the peer (replies from :meth:`receive_data`)."""
-        out = bytes(self._outbox)
-        self._outbox.clear()
-        return out
 
     def send_request(self, line: str) -> bytes:
         """One request (without its newline) as one record; returns all queued bytes.
@@ -306,13 +248,8 @@ class SptpsMetaConnection:
         Only after :class:`Authenticated`. ValueError for a line with a
         newline, one that is not Latin-1, or one longer than tinc takes.
         """
-        sptps = self._check_sendable()
-        data = line.encode("latin-1")
-        if b"\n" in data:
-            raise ValueError("a request line cannot contain a newline")
-        if len(data) >= self._max_buffer:
-            raise ValueError(f"request line of {len(data)} bytes is too long for the peer")
-        self._outbox += sptps.send_record(META_RECORD_TYPE, data + b"\n")
+        data = self._request_bytes(line)
+        self._outbox += self._session().send_record(META_RECORD_TYPE, data)
         return self.data_to_send()
 
     def send_packet(self, packet: bytes) -> bytes:
@@ -322,7 +259,7 @@ class SptpsMetaConnection:
         than ``17 LEN`` can announce (tinc reads LEN as a ``short``), and for
         an empty one: tinc reads ``17 0`` as "no packet follows".
         """
-        sptps = self._check_sendable()
+        sptps = self._session()
         if not packet:
             raise ValueError("an empty packet cannot be sent over a meta connection")
         header = Packet(len(packet)).format().encode("ascii")  # validates the length
@@ -337,40 +274,19 @@ class SptpsMetaConnection:
         meta connection does not encrypt it again. Only after
         :class:`Authenticated`; ValueError when LEN does not fit a ``short``.
         """
-        sptps = self._check_sendable()
+        sptps = self._session()
         header = SptpsPacket(len(data)).format().encode("ascii")
         self._outbox += sptps.send_record(META_RECORD_TYPE, header + b"\n")
         self._outbox += data
         return self.data_to_send()
 
-    def _check_sendable(self) -> SPTPS:
-        if self._failed is not None:
-            raise self._failed
-        if self._allow != _ALL or self._sptps is None:
-            raise RuntimeError("the meta connection is not authenticated yet")
+    def _session(self) -> SPTPS:
+        """The SPTPS session, once requests may flow."""
+        self._check_sendable()
+        assert self._sptps is not None  # active connections have one
         return self._sptps
 
     # -- input ---------------------------------------------------------------
-
-    def receive_data(self, data: bytes) -> list[MetaEvent]:
-        """Feed bytes read from the TCP connection; returns what they completed.
-
-        Replies are queued for :meth:`data_to_send`. Raises a
-        :class:`SptpsMetaConnectionError` when the peer breaks the protocol;
-        the connection is dead afterwards and every later call raises it again.
-        """
-        if self._failed is not None:
-            raise self._failed
-        if self._outgoing and not self._initiated:
-            raise RuntimeError("call initiate() before receive_data() on an outgoing connection")
-        events: list[MetaEvent] = []
-        try:
-            self._receive(data, events)
-        except SptpsMetaConnectionError as error:
-            error.events = tuple(events)
-            self._failed = error
-            raise
-        return events
 
     def _receive(self, data: bytes, events: list[MetaEvent]) -> None:
         buf = self._inbuf
@@ -458,11 +374,11 @@ class SptpsMetaConnection:
             rtype = RequestType(int(match.group(1)))
         except ValueError:
             raise SptpsMetaConnectionError(f"Unknown request from {who}: {line[:40]}") from None
-        if self._allow != _ALL and rtype != self._allow:
+        if self._allow != ALLOW_ALL and rtype != self._allow:
             raise SptpsMetaConnectionError(
                 f"Unauthorized request from {who}: got {rtype.name} while waiting for ACK"
             )
-        if rtype == RequestType.ACK and self._allow != _ALL:
+        if rtype == RequestType.ACK and self._allow != ALLOW_ALL:
             events.append(self._on_ack(line))
         elif rtype == RequestType.PACKET:
             self._packet_length = self._length(line, RequestType.PACKET)
@@ -579,13 +495,13 @@ class SptpsMetaConnection:
             raise SptpsMetaConnectionError(f"Got bad ACK from {self._who()}")
         port = _C_INT.match(request.port)  # tinc turns the port text into a number later
         port_number = int(port.group(1)) if port else 0
-        self._allow = _ALL
+        self._allow = ALLOW_ALL
         return Authenticated(
             peer_name=self._peer_name,
             peer_port=port_number if 0 <= port_number <= 0xFFFF else 0,
             peer_options=request.options,
-            weight=_truncating_mean(request.weight, self._estimated_weight),
-            options=_merge_options(self._sent_options, request.options),
+            weight=truncating_mean(request.weight, self._estimated_weight),
+            options=merge_options(self._sent_options, request.options),
             peer_weight=request.weight,
         )
 

@@ -22,20 +22,22 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tinca.core.errors import TincaError
-from tinca.plugins.ciphers.legacy.evp import CIPHERS, DIGESTS
-from tinca.plugins.ciphers.legacy.meta import (
-    MAX_BUFFER_SIZE,
+from tinca.core.meta.connection import merge_options
+from tinca.core.meta.requests import (
     OPTION_CLAMP_MSS,
     OPTION_INDIRECT,
     OPTION_PMTU_DISCOVERY,
     OPTION_TCPONLY,
+)
+from tinca.plugins.ciphers.legacy.evp import CIPHERS, DIGESTS
+from tinca.plugins.ciphers.legacy.meta import (
+    MAX_BUFFER_SIZE,
     Authenticated,
     LegacyMetaConnection,
     MetaEvent,
     MetaProtocolError,
     PacketReceived,
     RequestLine,
-    merge_options,
 )
 from tinca.plugins.ciphers.legacy.meta_rsa import (
     RawRSAError,
