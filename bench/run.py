@@ -70,7 +70,7 @@ from typing import NamedTuple
 
 from tests.interop.mesh import Node, NodeState, build, make_nodes
 from tests.interop.tincd_harness import find_tincd
-from tests.netns import Lab, LabError, Namespace, Process
+from tests.netns import Lab, LabError, Namespace, Process, iperf3_report
 
 CPU_A = 0
 """The CPU of node alpha's daemon (and of the iperf3 in its namespace)."""
@@ -317,16 +317,7 @@ def iperf3(ns: Namespace, cpu: int, server: str, seconds: float, reverse: bool) 
     argv = ["iperf3", "-c", server, "-p", str(IPERF_PORT), "-t", f"{seconds:g}", "-J"]
     if reverse:
         argv.append("-R")
-    result = ns.lab.run(pinned(cpu, ns, argv), check=False, timeout=seconds + 30)
-    try:
-        report = json.loads(result.stdout)
-    except json.JSONDecodeError:
-        raise LabError(
-            f"iperf3 gave no JSON (status {result.returncode}):\n{result.stdout}{result.stderr}"
-        ) from None
-    if "error" in report:
-        raise LabError(f"iperf3: {report['error']}")
-    return report
+    return iperf3_report(ns.lab.run(pinned(cpu, ns, argv), check=False, timeout=seconds + 30))
 
 
 def wait_for_ping(ns: Namespace, address: str, timeout: float) -> None:

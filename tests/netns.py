@@ -350,15 +350,7 @@ class Namespace:
             argv += ["-b", bitrate]
         if reverse:
             argv.append("-R")
-        result = self.run(argv, check=False, timeout=seconds + 20)
-        try:
-            report = json.loads(result.stdout)
-        except json.JSONDecodeError:
-            raise LabError(
-                f"iperf3 gave no JSON (status {result.returncode}):\n{result.stdout}{result.stderr}"
-            ) from None
-        if "error" in report:
-            raise LabError(f"iperf3: {report['error']}")
+        report = iperf3_report(self.run(argv, check=False, timeout=seconds + 20))
         end = report["end"]
         summary = end["sum"] if udp else end["sum_received"]
         return float(summary["bits_per_second"])
@@ -367,6 +359,20 @@ class Namespace:
 # ---------------------------------------------------------------------------
 # The lab
 # ---------------------------------------------------------------------------
+
+
+def iperf3_report(result: subprocess.CompletedProcess[str]) -> dict:
+    """The JSON report of an ``iperf3 -J`` run; :class:`LabError` when it
+    printed none or reported an error."""
+    try:
+        report = json.loads(result.stdout)
+    except json.JSONDecodeError:
+        raise LabError(
+            f"iperf3 gave no JSON (status {result.returncode}):\n{result.stdout}{result.stderr}"
+        ) from None
+    if "error" in report:
+        raise LabError(f"iperf3: {report['error']}")
+    return report
 
 
 def sweep_stale_namespaces() -> list[str]:
