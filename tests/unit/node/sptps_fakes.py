@@ -271,6 +271,19 @@ class Node:
         peer.mtu_strategy.confirmed = confirmed
         return peer.mtu_strategy
 
+    def seal(self, packets: list[bytes]) -> list[bytes]:
+        """Send ``packets`` from our device and take the UDP payloads they
+        became (nothing is delivered)."""
+        self.path.from_device(packets)
+        sealed = [payload for payload, _ in self.datagrams]
+        self.datagrams.clear()
+        return sealed
+
+
+def flip_last_byte(datagram: bytes) -> bytes:
+    """``datagram`` with its tag's last byte changed: a bad tag."""
+    return datagram[:-1] + bytes([datagram[-1] ^ 1])
+
 
 class Net:
     """Nodes joined by meta connections; delivery happens in :meth:`pump`."""

@@ -24,6 +24,7 @@ from tests.unit.node.sptps_fakes import (
     Net,
     Node,
     build_net,
+    flip_last_byte,
     key_material,
     packet,
     write_node,
@@ -298,10 +299,8 @@ def test_a_datagram_with_a_bad_tag_is_dropped_and_logged_once_in_fifty(
 ) -> None:
     _net, alpha, beta = pair(tmp_path, keys)
     alpha.udp("beta", 1400)
-    alpha.path.from_device([packet("alpha", "beta", tag=1)])
-    (payload, _), = alpha.datagrams
-    alpha.datagrams.clear()
-    forged = payload[:-1] + bytes([payload[-1] ^ 1])
+    (payload,) = alpha.seal([packet("alpha", "beta", tag=1)])
+    forged = flip_last_byte(payload)
     caplog.set_level(1, logger="tinca")
     caplog.clear()
     for _ in range(50):
@@ -351,9 +350,7 @@ def test_the_udp_address_is_learned_only_from_a_datagram_that_authenticates(
     _net, alpha, beta = pair(tmp_path, keys)
     alpha.udp("beta", 1400)
     moved = ("203.0.113.7", 40000)
-    alpha.path.from_device([packet("alpha", "beta", tag=1), packet("alpha", "beta", tag=2)])
-    (first, _), (second, _) = alpha.datagrams
-    alpha.datagrams.clear()
+    first, second = alpha.seal([packet("alpha", "beta", tag=1), packet("alpha", "beta", tag=2)])
     peer = beta.peer("alpha")
     assert peer.udp_address == addr("alpha")
     forged = first[:-1] + bytes([first[-1] ^ 0x80])

@@ -31,6 +31,7 @@ from tests.unit.node.sptps_fakes import (
     Net,
     Node,
     build_net,
+    flip_last_byte,
     key_material,
     packet,
 )
@@ -102,9 +103,7 @@ def test_reordered_datagrams_are_accepted_and_their_replays_dropped_with_one_lin
 ) -> None:
     net, alpha, beta, _clock = keyed_pair(tmp_path, keys)
     ips = [packet("alpha", "beta", tag=n) for n in range(6)]
-    alpha.path.from_device(ips)
-    datagrams = [payload for payload, _ in alpha.datagrams]
-    alpha.datagrams.clear()
+    datagrams = alpha.seal(ips)
     assert len(datagrams) == 6
     logs.clear()
     lines_before = len(alpha.links["beta"].sent), len(beta.links["alpha"].sent)
@@ -134,9 +133,7 @@ def test_replays_long_after_the_key_exchange_do_not_restart_it(
     # authenticated, so the session is sound: tinca drops it with one line
     # and keeps the session.
     net, alpha, beta, clock = keyed_pair(tmp_path, keys)
-    alpha.path.from_device([packet("alpha", "beta", tag=1)])
-    (datagram, _), = alpha.datagrams
-    alpha.datagrams.clear()
+    (datagram,) = alpha.seal([packet("alpha", "beta", tag=1)])
     beta.path.receive_datagram(datagram, addr("alpha"))
     clock.now += 30
     logs.clear()
@@ -157,10 +154,8 @@ def test_a_bad_tag_long_after_the_key_exchange_restarts_it_once(
     # A datagram that does not authenticate may mean a stuck session: as tinc,
     # restart when the last start is more than 10 s old, once, not per datagram.
     net, alpha, beta, clock = keyed_pair(tmp_path, keys)
-    alpha.path.from_device([packet("alpha", "beta", tag=1)])
-    (datagram, _), = alpha.datagrams
-    alpha.datagrams.clear()
-    forged = datagram[:-1] + bytes([datagram[-1] ^ 1])
+    (datagram,) = alpha.seal([packet("alpha", "beta", tag=1)])
+    forged = flip_last_byte(datagram)
     clock.now += 30
     logs.clear()
     restarts = key_requests(beta, "alpha", "alpha")
@@ -180,9 +175,7 @@ def test_datagrams_of_a_session_the_peer_replaced_are_dropped_with_one_line(
     # (the peer became unreachable) and key again, while datagrams sealed
     # with the old keys are still on their way.
     net, alpha, beta, clock = keyed_pair(tmp_path, keys)
-    alpha.path.from_device([packet("alpha", "beta", tag=n) for n in range(5)])
-    stale = [payload for payload, _ in alpha.datagrams]
-    alpha.datagrams.clear()
+    stale = alpha.seal([packet("alpha", "beta", tag=n) for n in range(5)])
     for node, other in ((alpha, "beta"), (beta, "alpha")):
         node.protocol.connection_closed(node.links[other], report=True)
     net.pump()
@@ -222,10 +215,8 @@ def test_packets_during_a_key_exchange_are_dropped_with_one_line_then_flow(
     # beta starts over (a bad datagram 11 s after the last start), and its
     # REQ_KEY reaches alpha, whose answer is still on its way back.
     clock.now += 11
-    alpha.path.from_device([packet("alpha", "beta")])
-    (good, _), = alpha.datagrams
-    alpha.datagrams.clear()
-    beta.path.receive_datagram(good[:-1] + bytes([good[-1] ^ 1]), addr("alpha"))
+    (good,) = alpha.seal([packet("alpha", "beta")])
+    beta.path.receive_datagram(flip_last_byte(good), addr("alpha"))
     alpha.links["beta"].paused = True
     net.pump()
     assert not keyed(alpha, "beta") and not keyed(beta, "alpha")
@@ -249,9 +240,7 @@ def test_datagrams_before_we_have_a_session_start_one_and_are_logged_once(
     tmp_path: Path, keys: dict[str, KeyMaterial], logs: pytest.LogCaptureFixture
 ) -> None:
     net, alpha, beta, _clock = keyed_pair(tmp_path, keys)
-    alpha.path.from_device([packet("alpha", "beta", tag=n) for n in range(20)])
-    early = [payload for payload, _ in alpha.datagrams]
-    alpha.datagrams.clear()
+    early = alpha.seal([packet("alpha", "beta", tag=n) for n in range(20)])
     beta.peer("alpha").channel.stop()  # type: ignore[union-attr]  # beta lost its session
     logs.clear()
     requests = key_requests(beta, "alpha", "alpha")
