@@ -317,6 +317,16 @@ def logs(nodes: list[Node], tail: int = 60) -> str:
     return "\n".join(parts)
 
 
+def ping_both_ways(a: Node, b: Node, nodes: list[Node], count: int, wait: float = 30) -> None:
+    """``a`` reaches ``b`` within ``wait`` seconds, then ``count`` pings each
+    way all come back (the logs of ``nodes`` explain a failure)."""
+    assert ping_until(a.ns, b.overlay, wait), logs(nodes)
+    there = a.ns.ping(b.overlay, count=count)
+    back = b.ns.ping(a.overlay, count=count)
+    assert there.received == count and back.received == count, (
+        f"{there.output}\n{back.output}\n{logs(nodes)}")
+
+
 def start_line_and_ping(lab: Lab, nodes: list[Node]) -> None:
     """Start a line (see :func:`make_line`), middle first, and check that the
     ends ping each other both ways (5 of 5) and both reach the middle."""
@@ -325,10 +335,6 @@ def start_line_and_ping(lab: Lab, nodes: list[Node]) -> None:
     assert middle.process is not None
     for end in (left, right):
         middle.process.wait_for(f"Connection with {end.name} ", timeout=30)
-    assert ping_until(left.ns, right.overlay, 30), logs(nodes)
-    there = left.ns.ping(right.overlay, count=5)
-    back = right.ns.ping(left.overlay, count=5)
-    assert there.received == 5 and back.received == 5, (
-        f"{there.output}\n{back.output}\n{logs(nodes)}")
+    ping_both_ways(left, right, nodes, count=5)
     assert left.ns.ping(middle.overlay, count=2).ok, logs(nodes)
     assert right.ns.ping(middle.overlay, count=2).ok, logs(nodes)

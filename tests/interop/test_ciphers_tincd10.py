@@ -23,7 +23,15 @@ import time
 import pytest
 
 from tests import netns
-from tests.interop.mesh import Node, build, logs, make_nodes, ping_until, udp_counters
+from tests.interop.mesh import (
+    Node,
+    build,
+    logs,
+    make_nodes,
+    ping_both_ways,
+    ping_until,
+    udp_counters,
+)
 
 netns_lab = netns.netns_lab
 
@@ -104,11 +112,7 @@ def test_packets_cross_in_every_format(netns_lab: netns.Lab, case: str) -> None:
     assert alpha.process is not None
     alpha.process.wait_for("Connection with beta", timeout=20)
 
-    assert ping_until(alpha.ns, beta.overlay, 20), logs(nodes)
-    there = alpha.ns.ping(beta.overlay, count=3)
-    back = beta.ns.ping(alpha.overlay, count=3)
-    assert there.received == 3 and back.received == 3, (
-        f"{there.output}\n{back.output}\n{logs(nodes)}")
+    ping_both_ways(alpha, beta, nodes, count=3, wait=20)
 
     # Full-size packets only once both sides fixed the path MTU: a fix that
     # lands during the pings below turns one of them into an ICMP

@@ -49,6 +49,7 @@ from tests.interop.mesh import (
     logs,
     make_line,
     make_nodes,
+    ping_both_ways,
     ping_until,
     start_all,
     udp_counters,
@@ -171,14 +172,9 @@ def start_line(lab: netns.Lab, *, middle_refuses_udp: bool = False) -> list[Node
     return nodes
 
 
-def ping_both_ways(nodes: list[Node]) -> None:
+def ends_ping_both_ways(nodes: list[Node]) -> None:
     """The ends ping each other (through the middle), 5 of 5 both ways."""
-    left, _, right = nodes
-    assert ping_until(left.ns, right.overlay, 30), logs(nodes)
-    there = left.ns.ping(right.overlay, count=5)
-    back = right.ns.ping(left.overlay, count=5)
-    assert there.received == 5 and back.received == 5, (
-        f"{there.output}\n{back.output}\n{logs(nodes)}")
+    ping_both_ways(nodes[0], nodes[2], nodes, count=5)
 
 
 def relayed_datagrams(nodes: list[Node]) -> tuple[int, int, int]:
@@ -195,7 +191,7 @@ def relayed_datagrams(nodes: list[Node]) -> tuple[int, int, int]:
 def test_line_middle_relays_sptps_datagrams_over_udp(netns_lab: netns.Lab) -> None:
     nodes = start_line(netns_lab)
     left, middle, right = nodes
-    ping_both_ways(nodes)
+    ends_ping_both_ways(nodes)
 
     # UDP relaying starts once each hop's path MTU is known: the ends' to the
     # middle, and the middle's to each end (its own sessions with them).
@@ -226,7 +222,7 @@ def test_line_middle_relays_sptps_datagrams_over_udp(netns_lab: netns.Lab) -> No
 def test_line_middle_relays_sptps_packets_over_tcp(netns_lab: netns.Lab) -> None:
     nodes = start_line(netns_lab, middle_refuses_udp=True)
     left, _, right = nodes
-    ping_both_ways(nodes)
+    ends_ping_both_ways(nodes)
 
     answered, received, sent = relayed_datagrams(nodes)
     assert received == 0 and sent == 0, (

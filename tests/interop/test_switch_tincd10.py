@@ -27,7 +27,15 @@ import re
 import pytest
 
 from tests import netns
-from tests.interop.mesh import Node, build, logs, make_nodes, ping_until, start_all
+from tests.interop.mesh import (
+    Node,
+    build,
+    logs,
+    make_nodes,
+    ping_both_ways,
+    ping_until,
+    start_all,
+)
 
 netns_lab = netns.netns_lab
 
@@ -131,11 +139,7 @@ def test_router_mode_on_a_tap_device(netns_lab: netns.Lab, tincd_layer: str) -> 
     assert alpha.process is not None
     alpha.process.wait_for("Connection with beta ", timeout=30)
 
-    assert ping_until(alpha.ns, beta.overlay, 20), logs(nodes)
-    there = alpha.ns.ping(beta.overlay, count=3)
-    back = beta.ns.ping(alpha.overlay, count=3)
-    assert there.received == 3 and back.received == 3, (
-        f"{there.output}\n{back.output}\n{logs(nodes)}")
+    ping_both_ways(alpha, beta, nodes, count=3, wait=20)
     # The kernel's neighbour entry is the made-up MAC tinca answered with.
     made_up = neighbour_mac(alpha.ns, beta.overlay)
     assert made_up not in (None, own_mac(alpha.ns)), f"{made_up}\n{logs(nodes)}"
