@@ -5,7 +5,7 @@ Run as root from the repository root::
     python3 -m bench.run [--seconds 10] [--cipher aes-256-cbc] [--json FILE]
 
 Each pair in :data:`PAIRS` gets a lab of its own (built with
-``tests.netns`` and ``tests.interop.mesh``): two namespaces, ``alpha`` and
+``tests.netns`` and ``tests.mesh``): two namespaces, ``alpha`` and
 ``beta``, on one switch (underlay 192.0.2.1 and .2), each running one daemon
 in router mode with a tun device (overlay 198.18.0.1 and .2). alpha connects
 to beta. The daemons measure at debug level 1 so neither logs per packet.
@@ -68,8 +68,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from tests.interop.mesh import Node, NodeState, build, make_nodes
 from tests.interop.tincd_harness import find_tincd
+from tests.mesh import Node, NodeState, build, make_nodes
 from tests.netns import Lab, LabError, Namespace, Process, iperf3_report
 
 CPU_A = 0
@@ -123,7 +123,7 @@ class Pair(NamedTuple):
 
 
 KEYS = {LEGACY: "rsa", SPTPS: "both"}
-"""Key types (``tests.interop.mesh.build``) for each protocol. An SPTPS pair
+"""Key types (``tests.mesh.build``) for each protocol. An SPTPS pair
 has RSA keys too, as tinc 1.1 nodes usually do: it is the Ed25519 key that
 makes a tinca node "experimental", and :func:`verify_protocol` checks that
 it then chose SPTPS."""
@@ -284,7 +284,7 @@ def pinned(cpu: int, ns: Namespace, argv: list[str]) -> list[str]:
 
 
 def daemon_argv(node: Node, pidfile: Path, debug: int) -> list[str]:
-    """The node's own start command from ``tests.interop.mesh``, at ``debug``."""
+    """The node's own start command from ``tests.mesh``, at ``debug``."""
     argv = node.command(pidfile)
     if "-d5" not in argv:
         raise LabError(f"cannot set the debug level in {argv}")

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import socket
 from dataclasses import dataclass
+from typing import Any
 
 from tinca.core.errors import TincaError
 from tinca.core.logs import DEBUG_CONNECTIONS, level_for
@@ -41,7 +42,7 @@ class Listener:
         self.udp.close()
 
 
-def _bind_pair(family: int, sockaddr: tuple) -> Listener:
+def _bind_pair(family: int, sockaddr: tuple[Any, ...]) -> Listener:
     tcp = socket.socket(family, socket.SOCK_STREAM)
     udp = socket.socket(family, socket.SOCK_DGRAM)
     try:
@@ -75,9 +76,8 @@ def open_listeners(
     """
     family = FAMILIES[address_family.lower()]
     wanted: list[tuple[str | None, int]] = []
-    for host, own_port in addresses or [(None, None)]:
-        host = None if host in (None, "*") else host
-        wanted.append((host, int(own_port) if own_port else port))
+    for name, own_port in addresses or [("*", None)]:
+        wanted.append((None if name == "*" else name, int(own_port) if own_port else port))
     listeners: list[Listener] = []
     chosen_port = None  # Port = 0: every socket shares the first one the kernel picks
     errors: list[str] = []
@@ -94,7 +94,9 @@ def open_listeners(
         except socket.gaierror as err:
             errors.append(f"{host}: {err.strerror}")
             continue
-        for fam, _, _, _, sockaddr in infos:
+        for fam, _, _, _, found in infos:
+            # (host, port) or (host, port, flowinfo, scope_id): host is text here
+            sockaddr: tuple[Any, ...] = found
             if sockaddr[1] == 0 and chosen_port:
                 sockaddr = (sockaddr[0], chosen_port, *sockaddr[2:])
             try:

@@ -282,13 +282,13 @@ class Subnet:
 
         Without ``prefix`` the subnet is that one address (/32, /128, or the MAC).
         """
-        kinds = {6: "mac", 4: "ipv4", 16: "ipv6"}
+        kinds: dict[int, SubnetKind] = {6: "mac", 4: "ipv4", 16: "ipv6"}
         kind = kinds.get(len(address))
         if kind is None:
             raise ValueError(f"an address has 6, 4 or 16 bytes, not {len(address)}")
         if prefix is None:
             prefix = len(address) * 8
-        return cls(kind, bytes(address), prefix, weight)  # type: ignore[arg-type]
+        return cls(kind, bytes(address), prefix, weight)
 
     @classmethod
     def parse(cls, text: str, *, check_host_bits: bool = True) -> Subnet:

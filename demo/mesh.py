@@ -35,8 +35,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.interop.mesh import Node, build, make_nodes
 from tests.interop.tincd_harness import find_tincd
+from tests.mesh import Node, build, make_nodes
 from tests.netns import Lab, LabError
 
 NODES = [("alpha", "tinca"), ("beta", "tinca"), ("gamma", "tinca"), ("delta", "tincd")]

@@ -10,7 +10,8 @@ import re
 import sys
 from pathlib import Path
 
-from tinca.core.config.loader import expand_name, raw_server_entries
+from tinca.core.config.loader import raw_server_entries
+from tinca.core.config.model import expand_name
 from tinca.core.errors import ConfigError, TincaError
 from tinca.core.keys import KeygenRequest
 from tinca.core.paths import Names

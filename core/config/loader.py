@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 from pathlib import Path
 
 from tinca.core.config.entries import Entry, parse_text
@@ -43,19 +42,6 @@ def confbase_for(netname: str | None, confbase: str | None = None) -> Path:
             raise ConfigError(f"invalid character in netname {netname!r}")
         return config_root() / netname
     return config_root()
-
-
-def expand_name(name: str) -> str:
-    """Resolve ``Name = $VAR`` as tincd does: the environment variable's value,
-    or the host name for ``$HOST``, with every non-alphanumeric turned into ``_``."""
-    if not name.startswith("$"):
-        return name
-    value = os.environ.get(name[1:])
-    if value is None:
-        if name[1:] != "HOST":
-            raise ConfigError(f"Invalid Name: environment variable {name[1:]} does not exist")
-        value = socket.gethostname()[:31]
-    return re.sub(r"[^A-Za-z0-9]", "_", value)
 
 
 def check_node_name(name: str) -> str:

@@ -8,6 +8,9 @@ access to host settings by name, whichever file form they came from.
 
 from __future__ import annotations
 
+import os
+import re
+import socket
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -115,6 +118,19 @@ class Settings:
         return isinstance(name, str) and bool(self._values.get(name.lower()))
 
 
+def expand_name(name: str) -> str:
+    """Resolve ``Name = $VAR`` as tincd does: the environment variable's value,
+    or the host name for ``$HOST``, with every non-alphanumeric turned into ``_``."""
+    if not name.startswith("$"):
+        return name
+    value = os.environ.get(name[1:])
+    if value is None:
+        if name[1:] != "HOST":
+            raise ConfigError(f"Invalid Name: environment variable {name[1:]} does not exist")
+        value = socket.gethostname()[:31]
+    return re.sub(r"[^A-Za-z0-9]", "_", value)
+
+
 @dataclass
 class Configuration:
     """A whole network's configuration: server settings plus hosts by name.
@@ -138,8 +154,6 @@ class Configuration:
     @property
     def name(self) -> str | None:
         """This node's ``Name``, with ``$HOST``/``$VAR`` expanded as tincd does."""
-        from tinca.core.config.loader import expand_name
-
         name = self.server.get("Name")
         return expand_name(name) if name else None
 

@@ -26,6 +26,7 @@ import re
 import tomllib
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from tinca.core.config.entries import PEM, Entry
 from tinca.core.config.variables import VariableTable
@@ -73,7 +74,9 @@ def parse_toml(text: str, file: str) -> tuple[list[Entry], dict[str, list[Entry]
     return server, hosts
 
 
-def _entries_of(table: dict, host: str | None, file: str, locate: _Locator) -> list[Entry]:
+def _entries_of(
+    table: dict[str, Any], host: str | None, file: str, locate: _Locator
+) -> list[Entry]:
     entries: list[Entry] = []
     section = None if host is None else f"hosts.{host}"
     for name, value in table.items():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import enum
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,7 +87,8 @@ class VariableTable:
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name.lower() in self._by_key
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Declared]:
+        """Every declaration, sorted by variable name."""
         return iter(sorted(self._by_key.values(), key=lambda d: d.variable.name.lower()))
 
     def __len__(self) -> int:

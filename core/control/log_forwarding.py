@@ -7,7 +7,9 @@ below LEVEL as ``18 15 LENGTH`` followed by the text (logger.c
 to tinc's 1023 bytes) and holds :class:`ControlLogHandler`, the
 :class:`logging.Handler` that hands records to the subscribed connections of
 a :class:`~tinca.core.control.server.ControlServer`, from any thread, without
-letting a stalled client eat the daemon's memory.
+letting a stalled client eat the daemon's memory. It sees the server only
+through :class:`LogSubscribers`, so the dependency runs one way: the server
+imports this module, never the reverse.
 """
 
 from __future__ import annotations
@@ -16,12 +18,11 @@ import asyncio
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import Protocol
 
+from tinca.core.control.session import ControlSession
 from tinca.core.logs import DEBUG_SCARY_THINGS, NOTICE
-
-if TYPE_CHECKING:
-    from tinca.core.control.server import ControlServer
 
 #: tinc formats a log line into 1024 bytes (logger.c ``pretty``), and
 #: tincctl refuses records longer than that: the text is cut to fit
@@ -33,6 +34,46 @@ MAX_LOG_BACKLOG = 4 * 1024 * 1024
 #: syslog priority names and ANSI colours as tinc's logger.c shows them
 _SGR = {"red": "31;1", "green": "32;1", "yellow": "33;1", "blue": "34;1", "magenta": "35;1",
         "cyan": "36;1", "gray": "90", "reset": "0"}
+
+
+class LogConnection(Protocol):
+    """One control connection, as log forwarding sees it."""
+
+    @property
+    def session(self) -> ControlSession | None:
+        """The connection's control session, ``None`` until it has greeted us."""
+        ...
+
+    def backlog(self) -> int:
+        """Bytes written to the connection that the client has not read yet."""
+        ...
+
+    def flush(self) -> None:
+        """Write out what the session has queued."""
+        ...
+
+
+class DebugLevel(Protocol):
+    """Where the daemon's current tinc debug level is read from."""
+
+    @property
+    def debug(self) -> int:
+        """The daemon's tinc debug level (``-d``, or REQ_SET_DEBUG's)."""
+        ...
+
+
+class LogSubscribers(Protocol):
+    """What :class:`ControlLogHandler` needs from the control server."""
+
+    @property
+    def target(self) -> DebugLevel:
+        """The daemon, for its debug level (a client may ask for "the daemon's")."""
+        ...
+
+    @property
+    def connections(self) -> Sequence[LogConnection]:
+        """The open control connections; those whose session streams logs get records."""
+        ...
 
 
 def record_debug_level(record: logging.LogRecord) -> int:
@@ -89,7 +130,7 @@ class ControlLogHandler(logging.Handler):
     #: the level while nobody listens: above CRITICAL
     IDLE = logging.CRITICAL + 10
 
-    def __init__(self, server: ControlServer) -> None:
+    def __init__(self, server: LogSubscribers) -> None:
         super().__init__(level=self.IDLE)
         self.server = server
         self._loop: asyncio.AbstractEventLoop | None = None

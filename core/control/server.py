@@ -20,6 +20,7 @@ import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 from tinca.core.control.dumps import _fileno
 from tinca.core.control.handler import ControlHandler, ControlTarget
@@ -36,16 +37,33 @@ log = logging.getLogger("tinca")
 AUTH_TIMEOUT = 5.0
 
 
+@runtime_checkable
+class _StreamTransport(Protocol):
+    """The transport members a control connection uses.
+
+    Checked by shape, not by class: uvloop's UNIX transports are not
+    subclasses of :class:`asyncio.Transport`.
+    """
+
+    def write(self, data: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+    def get_write_buffer_size(self) -> int: ...
+
+
 class _Connection(asyncio.Protocol):
     """Shuttles bytes between one accepted UNIX socket and its session."""
 
     def __init__(self, server: ControlServer) -> None:
         self.server = server
         self.session: ControlSession | None = None
-        self.transport: asyncio.Transport | None = None
+        self.transport: _StreamTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
+        if not isinstance(transport, _StreamTransport):
+            raise TypeError(f"control connections need a stream transport, not {transport!r}")
+        self.transport = transport
         self.session = self.server._new_session(_fileno(transport))
         self.server.connections.append(self)
         asyncio.get_running_loop().call_later(AUTH_TIMEOUT, self._check_authenticated)

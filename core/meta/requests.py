@@ -9,16 +9,17 @@ the lines of protocol 17.0 (tincd 1.0.36) and 17.7 (tinc 1.1); what a request
 How faithful the parser is
 --------------------------
 tincd reads each request with ``sscanf`` (the ``*_h`` handlers in
-``src/protocol_*.c``). :func:`parse_request` runs the same formats through a
-small emulation of glibc's ``sscanf``, so it accepts, refuses and reads numbers
-exactly as tincd does: ``%d`` takes a sign and wraps at 32 bits, ``%x`` takes a
-``0x`` prefix, a ``%2048s`` word longer than 2048 characters spills into the
-next field, fields may be separated by any blanks, and fields after the last
-one a handler reads are ignored. On top of ``sscanf`` it applies the checks
-that make a tincd handler drop the connection: ``check_id`` on node names,
-``str2net`` on subnets, two different names on an edge, an MTU of at least
-512, a non-negative packet length. Checks that need state (is this node known,
-is this our own name, does the key length fit the cipher) are the caller's.
+``src/protocol_*.c``). :func:`parse_request` runs the same formats through
+:mod:`tinca.core.meta.scanf`, an emulation of glibc's ``sscanf``, so it
+accepts, refuses and reads numbers exactly as tincd does: ``%d`` takes a sign
+and wraps at 32 bits, ``%x`` takes a ``0x`` prefix, a ``%2048s`` word longer
+than 2048 characters spills into the next field, fields may be separated by
+any blanks, and fields after the last one a handler reads are ignored. On top
+of ``sscanf`` it applies the checks that make a tincd handler drop the
+connection: ``check_id`` on node names, ``str2net`` on subnets, two different
+names on an edge, an MTU of at least 512, a non-negative packet length. Checks
+that need state (is this node known, is this our own name, does the key
+length fit the cipher) are the caller's.
 
 Round trips
 -----------
@@ -40,9 +41,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import ClassVar, Literal
+from typing import ClassVar
 
-from tinca.core.subnet import C_SPACE, Subnet, scan_c_int
+from tinca.core.meta.scanf import Format, ScanError, ScanResult
+from tinca.core.subnet import C_SPACE, Subnet
 
 # ---------------------------------------------------------------------------
 # protocol constants
@@ -179,160 +181,12 @@ def new_nonce(random: Callable[[int], bytes]) -> int:
     return int.from_bytes(random(4), "big") & 0x7FFFFFFF
 
 
-# ---------------------------------------------------------------------------
-# a small sscanf, enough for tinc's request formats
-
-
-@dataclass(frozen=True)
-class _Step:
-    """One directive of a compiled scanf format."""
-
-    kind: Literal["space", "literal", "int", "word"]
-    assign: bool = True
-    char: str = ""
-    base: Literal[10, 16] = 10
-    signed: bool = True
-    bits: int = 32
-    width: int | None = None
-
-    @property
-    def expectation(self) -> str:
-        if self.kind == "word":
-            return "a word"
-        return "a hexadecimal number" if self.base == 16 else "a decimal number"
-
-
-_LENGTH_BITS = {"": 32, "h": 16, "l": 64}
-
-
-def _compile(fmt: str) -> tuple[_Step, ...]:
-    """Compile the subset of scanf formats that tinc's request handlers use."""
-    steps: list[_Step] = []
-    i = 0
-    while i < len(fmt):
-        char = fmt[i]
-        if char in C_SPACE:
-            while i < len(fmt) and fmt[i] in C_SPACE:
-                i += 1
-            steps.append(_Step("space"))
-            continue
-        if char != "%":
-            steps.append(_Step("literal", char=char))
-            i += 1
-            continue
-        i += 1
-        assign = fmt[i] != "*"
-        if not assign:
-            i += 1
-        digits = ""
-        while fmt[i].isdigit():
-            digits += fmt[i]
-            i += 1
-        length = ""
-        if fmt[i] in "hl":
-            length = fmt[i]
-            i += 1
-        conversion = fmt[i]
-        i += 1
-        width = int(digits) if digits else None
-        if conversion == "s":
-            steps.append(_Step("word", assign=assign, width=width))
-        else:
-            base: Literal[10, 16] = 16 if conversion == "x" else 10
-            steps.append(
-                _Step(
-                    "int",
-                    assign=assign,
-                    base=base,
-                    signed=conversion == "d",
-                    bits=_LENGTH_BITS[length],
-                    width=width,
-                )
-            )
-    return tuple(steps)
-
-
-def _skip_space(text: str, pos: int) -> int:
-    while pos < len(text) and text[pos] in C_SPACE:
-        pos += 1
-    return pos
-
-
-def _scan(text: str, steps: tuple[_Step, ...]) -> tuple[list[int | str], int, _Step | None]:
-    """Run a compiled format over ``text`` like sscanf.
-
-    Returns the assigned values, where scanning stopped and the directive it
-    stopped at (``None`` when the whole format matched).
-    """
-    values: list[int | str] = []
-    pos = 0
-    end = len(text)
-    for step in steps:
-        if step.kind == "space":
-            pos = _skip_space(text, pos)
-            continue
-        if step.kind == "literal":
-            if pos < end and text[pos] == step.char:
-                pos += 1
-                continue
-            return values, pos, step
-        pos = _skip_space(text, pos)
-        if pos >= end:
-            return values, pos, step
-        value: int | str
-        if step.kind == "int":
-            scanned = scan_c_int(
-                text, pos, base=step.base, signed=step.signed, bits=step.bits, width=step.width
-            )
-            if scanned is None:
-                return values, pos, step
-            value, pos = scanned
-        else:
-            stop = pos
-            limit = end if step.width is None else min(end, pos + step.width)
-            while stop < limit and text[stop] not in C_SPACE:
-                stop += 1
-            value, pos = text[pos:stop], stop
-        if step.assign:
-            values.append(value)
-    return values, pos, None
-
-
-@dataclass(frozen=True)
-class _Format:
-    """A request's scanf format with a name for each assigned field."""
-
-    fmt: str
-    steps: tuple[_Step, ...]
-    names: tuple[str, ...]
-
-    @classmethod
-    def of(cls, fmt: str, *names: str) -> _Format:
-        steps = _compile(fmt)
-        if sum(step.assign and step.kind in ("int", "word") for step in steps) != len(names):
-            raise AssertionError(f"format {fmt!r} does not assign {names}")
-        return cls(fmt, steps, names)
-
-    def scan(self, rtype: RequestType, line: str, required: int) -> list[int | str]:
-        """The values tincd's sscanf assigns; at least ``required`` of them, or raise."""
-        values, pos, failed = _scan(line, self.steps)
-        if len(values) < required:
-            assert failed is not None
-            name = self.names[len(values)]
-            stop = pos
-            while stop < len(line) and line[stop] not in C_SPACE:
-                stop += 1
-            token = line[pos:stop]
-            if not token:
-                raise RequestError(f"bad {rtype.name} request: {name} is missing", rtype, name)
-            if failed.kind == "literal":
-                expected = f"{failed.char!r}"
-            else:
-                expected = failed.expectation
-            raise RequestError(
-                f"bad {rtype.name} request: {name} {token!r} is not {expected}", rtype, name
-            )
-        return values
+def _scan(fmt: Format, rtype: RequestType, line: str, required: int) -> ScanResult:
+    """The values tincd's sscanf assigns; at least ``required`` of them, or raise."""
+    try:
+        return fmt.scan(line, required)
+    except ScanError as err:
+        raise RequestError(f"bad {rtype.name} request: {err}", rtype, err.field) from None
 
 
 # ---------------------------------------------------------------------------
@@ -904,17 +758,17 @@ class MtuInfo(Request):
 # ---------------------------------------------------------------------------
 # parsing: one function per request, with tincd's sscanf format
 
-_REQUEST_NUMBER = _Format.of("%d", "request number")
-_F_ID = _Format.of("%*d %2048s %2d.%3d", "name", "major", "minor")
-_F_METAKEY = _Format.of(
+_REQUEST_NUMBER = Format.of("%d", "request number")
+_F_ID = Format.of("%*d %2048s %2d.%3d", "name", "major", "minor")
+_F_METAKEY = Format.of(
     "%*d %d %d %d %d %2048s", "cipher", "digest", "mac_length", "compression", "key"
 )
-_F_CHALLENGE = _Format.of("%*d %2048s", "challenge")
-_F_CHAL_REPLY = _Format.of("%*d %2048s", "response")
-_F_ACK = _Format.of("%*d %2048s %d %x", "port", "weight", "options")
-_F_NOTICE = _Format.of("%*d %d %2048s", "code", "message")
-_F_SUBNET = _Format.of("%*d %x %2048s %2048s", "nonce", "owner", "subnet")
-_F_ADD_EDGE = _Format.of(
+_F_CHALLENGE = Format.of("%*d %2048s", "challenge")
+_F_CHAL_REPLY = Format.of("%*d %2048s", "response")
+_F_ACK = Format.of("%*d %2048s %d %x", "port", "weight", "options")
+_F_NOTICE = Format.of("%*d %d %2048s", "code", "message")
+_F_SUBNET = Format.of("%*d %x %2048s %2048s", "nonce", "owner", "subnet")
+_F_ADD_EDGE = Format.of(
     "%*d %x %2048s %2048s %2048s %2048s %x %d %2048s %2048s",
     "nonce",
     "from_name",
@@ -926,11 +780,11 @@ _F_ADD_EDGE = _Format.of(
     "local_address",
     "local_port",
 )
-_F_DEL_EDGE = _Format.of("%*d %x %2048s %2048s", "nonce", "from_name", "to_name")
-_F_KEY_CHANGED = _Format.of("%*d %x %2048s", "nonce", "name")
-_F_REQ_KEY = _Format.of("%*d %2048s %2048s %d", "from_name", "to_name", "ext")
-_F_REQ_KEY_PAYLOAD = _Format.of("%*d %*s %*s %*d %2048s", "payload")
-_F_ANS_KEY = _Format.of(
+_F_DEL_EDGE = Format.of("%*d %x %2048s %2048s", "nonce", "from_name", "to_name")
+_F_KEY_CHANGED = Format.of("%*d %x %2048s", "nonce", "name")
+_F_REQ_KEY = Format.of("%*d %2048s %2048s %d", "from_name", "to_name", "ext")
+_F_REQ_KEY_PAYLOAD = Format.of("%*d %*s %*s %*d %2048s", "payload")
+_F_ANS_KEY = Format.of(
     "%*d %2048s %2048s %2048s %d %d %d %d %2048s %2048s",
     "from_name",
     "to_name",
@@ -942,11 +796,11 @@ _F_ANS_KEY = _Format.of(
     "address",
     "port",
 )
-_F_LENGTH = _Format.of("%*d %hd", "length")
-_F_UDP_INFO = _Format.of(
+_F_LENGTH = Format.of("%*d %hd", "length")
+_F_UDP_INFO = Format.of(
     "%*d %2048s %2048s %2048s %2048s", "from_name", "to_name", "address", "port"
 )
-_F_MTU_INFO = _Format.of("%*d %2048s %2048s %d", "from_name", "to_name", "mtu")
+_F_MTU_INFO = Format.of("%*d %2048s %2048s %d", "from_name", "to_name", "mtu")
 
 _Parser = Callable[[str], Request]
 
@@ -959,24 +813,21 @@ def _parse_subnet(rtype: RequestType, text: str) -> Subnet:
 
 
 def _parse_id(line: str) -> Request:
-    values = _F_ID.scan(RequestType.ID, line, 2)
-    minor = values[2] if len(values) > 2 else None
-    return Id(values[0], values[1], minor)  # type: ignore[arg-type]
+    values = _scan(_F_ID, RequestType.ID, line, 2)
+    return Id(values.word(0), values.number(1), values.optional_number(2))
 
 
 def _parse_metakey(line: str) -> Request:
-    cipher, digest, mac_length, compression, key = _F_METAKEY.scan(RequestType.METAKEY, line, 5)
-    return MetaKey(cipher, digest, mac_length, compression, key)  # type: ignore[arg-type]
+    v = _scan(_F_METAKEY, RequestType.METAKEY, line, 5)
+    return MetaKey(v.number(0), v.number(1), v.number(2), v.number(3), v.word(4))
 
 
 def _parse_challenge(line: str) -> Request:
-    (challenge,) = _F_CHALLENGE.scan(RequestType.CHALLENGE, line, 1)
-    return Challenge(challenge)  # type: ignore[arg-type]
+    return Challenge(_scan(_F_CHALLENGE, RequestType.CHALLENGE, line, 1).word(0))
 
 
 def _parse_chal_reply(line: str) -> Request:
-    (response,) = _F_CHAL_REPLY.scan(RequestType.CHAL_REPLY, line, 1)
-    return ChalReply(response)  # type: ignore[arg-type]
+    return ChalReply(_scan(_F_CHAL_REPLY, RequestType.CHAL_REPLY, line, 1).word(0))
 
 
 def _is_pubkey(word: str) -> bool:
@@ -984,87 +835,109 @@ def _is_pubkey(word: str) -> bool:
 
 
 def _parse_ack(line: str) -> Request:
-    values, _, _ = _scan(line, _F_ACK.steps)
-    if len(values) < 3 and values and _is_pubkey(values[0]):  # type: ignore[arg-type]
+    found = _F_ACK.scan(line)
+    if len(found) < 3 and found and _is_pubkey(found.word(0)):
         # tinc 1.1 reads this form ("%*d %2048s") when the connection is upgrading
-        return AckPubkey(values[0])  # type: ignore[arg-type]
-    port, weight, options = _F_ACK.scan(RequestType.ACK, line, 3)
-    return Ack(port, weight, options)  # type: ignore[arg-type]
+        return AckPubkey(found.word(0))
+    v = _scan(_F_ACK, RequestType.ACK, line, 3)
+    return Ack(v.word(0), v.number(1), v.number(2))
 
 
 def _parse_status(line: str) -> Request:
-    code, message = _F_NOTICE.scan(RequestType.STATUS, line, 2)
-    return Status(code, message)  # type: ignore[arg-type]
+    v = _scan(_F_NOTICE, RequestType.STATUS, line, 2)
+    return Status(v.number(0), v.word(1))
 
 
 def _parse_error(line: str) -> Request:
-    code, message = _F_NOTICE.scan(RequestType.ERROR, line, 2)
-    return Error(code, message)  # type: ignore[arg-type]
+    v = _scan(_F_NOTICE, RequestType.ERROR, line, 2)
+    return Error(v.number(0), v.word(1))
 
 
 def _parse_subnet_request(cls: type[_SubnetRequest]) -> _Parser:
     def parse(line: str) -> Request:
-        nonce, owner, text = _F_SUBNET.scan(cls.type, line, 3)
+        v = _scan(_F_SUBNET, cls.type, line, 3)
+        owner, text = v.word(1), v.word(2)
         _name(cls.type, "owner", owner)
-        subnet = _parse_subnet(cls.type, text)  # type: ignore[arg-type]
-        return cls(nonce, owner, subnet, text)  # type: ignore[arg-type]
+        subnet = _parse_subnet(cls.type, text)
+        return cls(v.number(0), owner, subnet, text)
 
     return parse
 
 
 def _parse_add_edge(line: str) -> Request:
     rtype = RequestType.ADD_EDGE
-    values = _F_ADD_EDGE.scan(rtype, line, 7)
-    if len(values) == 8:
+    v = _scan(_F_ADD_EDGE, rtype, line, 7)
+    if len(v) == 8:
         # 1.1 takes 6 or 8 fields after the nonce, never 7
         raise _fail(rtype, "local_port", "is missing after local_address")
-    return AddEdge(*values)  # type: ignore[arg-type]
+    return AddEdge(
+        v.number(0),
+        v.word(1),
+        v.word(2),
+        v.word(3),
+        v.word(4),
+        v.number(5),
+        v.number(6),
+        v.optional_word(7),
+        v.optional_word(8),
+    )
 
 
 def _parse_del_edge(line: str) -> Request:
-    nonce, from_name, to_name = _F_DEL_EDGE.scan(RequestType.DEL_EDGE, line, 3)
-    return DelEdge(nonce, from_name, to_name)  # type: ignore[arg-type]
+    v = _scan(_F_DEL_EDGE, RequestType.DEL_EDGE, line, 3)
+    return DelEdge(v.number(0), v.word(1), v.word(2))
 
 
 def _parse_key_changed(line: str) -> Request:
-    nonce, name = _F_KEY_CHANGED.scan(RequestType.KEY_CHANGED, line, 2)
-    return KeyChanged(nonce, name)  # type: ignore[arg-type]
+    v = _scan(_F_KEY_CHANGED, RequestType.KEY_CHANGED, line, 2)
+    return KeyChanged(v.number(0), v.word(1))
 
 
 def _parse_req_key(line: str) -> Request:
-    values = _F_REQ_KEY.scan(RequestType.REQ_KEY, line, 2)
-    ext = values[2] if len(values) > 2 else None
+    v = _scan(_F_REQ_KEY, RequestType.REQ_KEY, line, 2)
+    ext = v.optional_number(2)
     payload = None
     if ext is not None:
-        found, _, _ = _scan(line, _F_REQ_KEY_PAYLOAD.steps)
-        payload = found[0] if found else None
-    return ReqKey(values[0], values[1], ext, payload)  # type: ignore[arg-type]
+        payload = _F_REQ_KEY_PAYLOAD.scan(line).optional_word(0)
+    return ReqKey(v.word(0), v.word(1), ext, payload)
 
 
 def _parse_ans_key(line: str) -> Request:
-    values = _F_ANS_KEY.scan(RequestType.ANS_KEY, line, 7)
-    return AnsKey(*values)  # type: ignore[arg-type]
+    v = _scan(_F_ANS_KEY, RequestType.ANS_KEY, line, 7)
+    return AnsKey(
+        v.word(0),
+        v.word(1),
+        v.word(2),
+        v.number(3),
+        v.number(4),
+        v.number(5),
+        v.number(6),
+        v.optional_word(7),
+        v.optional_word(8),
+    )
 
 
 def _parse_length(cls: type[Packet] | type[SptpsPacket]) -> _Parser:
     def parse(line: str) -> Request:
-        (length,) = _F_LENGTH.scan(cls.type, line, 1)
-        if length < 0:  # type: ignore[operator]
+        length = _scan(_F_LENGTH, cls.type, line, 1).number(0)
+        if length < 0:
             raise _fail(cls.type, "length", f"{length} is negative")
-        return cls(length)  # type: ignore[arg-type]
+        return cls(length)
 
     return parse
 
 
 def _parse_udp_info(line: str) -> Request:
-    return UdpInfo(*_F_UDP_INFO.scan(RequestType.UDP_INFO, line, 4))  # type: ignore[arg-type]
+    v = _scan(_F_UDP_INFO, RequestType.UDP_INFO, line, 4)
+    return UdpInfo(v.word(0), v.word(1), v.word(2), v.word(3))
 
 
 def _parse_mtu_info(line: str) -> Request:
-    from_name, to_name, mtu = _F_MTU_INFO.scan(RequestType.MTU_INFO, line, 3)
-    if mtu < MIN_MTU_INFO:  # type: ignore[operator]
+    v = _scan(_F_MTU_INFO, RequestType.MTU_INFO, line, 3)
+    mtu = v.number(2)
+    if mtu < MIN_MTU_INFO:
         raise _fail(RequestType.MTU_INFO, "mtu", f"{mtu} is below {MIN_MTU_INFO}")
-    return MtuInfo(from_name, to_name, mtu)  # type: ignore[arg-type]
+    return MtuInfo(v.word(0), v.word(1), mtu)
 
 
 def _not_on_meta_connections(rtype: RequestType, why: str) -> _Parser:
@@ -1123,10 +996,10 @@ def parse_request(line: str, *, max_length: int = MAX_REQUEST_LENGTH) -> Request
         )
     if "\n" in line or "\0" in line:
         raise RequestError("request line contains a newline or NUL character")
-    values, _, _ = _scan(line, _REQUEST_NUMBER.steps)
-    if not values:
+    found = _REQUEST_NUMBER.scan(line)
+    if not found:
         raise RequestError(f"not a request: {line[:40]!r} does not start with a request number")
-    number = values[0]
+    number = found.number(0)
     try:
         rtype = RequestType(number)
     except ValueError:

@@ -19,7 +19,7 @@ import time
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests import netns
-from tests.interop.mesh import build, make_nodes
+from tests.mesh import build, make_nodes
 from tests.netns import Lab, Namespace
 from tinca.core.suite import MetaError
 from tinca.plugins.ciphers.legacy.meta import LegacyMetaConnection

@@ -23,7 +23,7 @@ import time
 import pytest
 
 from tests import netns
-from tests.interop.mesh import (
+from tests.mesh import (
     Node,
     build,
     logs,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import pytest
 
 from tests import netns
-from tests.interop.mesh import build, logs, make_line, start_line_and_ping, udp_counters
+from tests.mesh import build, logs, make_line, start_line_and_ping, udp_counters
 
 netns_lab = netns.netns_lab
 

@@ -9,7 +9,7 @@ connection must never drop.
 from __future__ import annotations
 
 from tests import netns
-from tests.interop.mesh import build, make_nodes
+from tests.mesh import build, make_nodes
 from tests.netns import Lab
 
 netns_lab = netns.netns_lab

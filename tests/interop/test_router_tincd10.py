@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 from tests import netns
-from tests.interop.mesh import build, make_nodes
+from tests.mesh import build, make_nodes
 from tests.netns import Namespace
 
 netns_lab = netns.netns_lab

@@ -1,7 +1,7 @@
 """tinc 1.1's protocol across a tincd 1.0.36 relay (issue 4 c).
 
 A line tinca — tincd — tinca whose ends have no underlay path to each other
-(:func:`tests.interop.mesh.make_line`). The tinca ends have both key types;
+(:func:`tests.mesh.make_line`). The tinca ends have both key types;
 tincd has RSA only and speaks tinc 1.0's protocol with both. The ends know
 each other's Ed25519 keys, so between themselves they run an SPTPS session,
 as two tinc 1.1 nodes would:
@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 
 from tests import netns
-from tests.interop.mesh import ED25519, RSA, build, logs, make_line, start_line_and_ping
+from tests.mesh import ED25519, RSA, build, logs, make_line, start_line_and_ping
 
 netns_lab = netns.netns_lab
 

@@ -27,7 +27,7 @@ import re
 import pytest
 
 from tests import netns
-from tests.interop.mesh import (
+from tests.mesh import (
     Node,
     build,
     logs,

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bench import run as bench
-from tests.interop.mesh import ED25519, RSA, Node, key_types, parse_dump_nodes
+from tests.mesh import ED25519, RSA, Node, key_types, parse_dump_nodes
 from tinca.core.cli.control_client import format_node
 from tinca.core.control.records import (
     NODE_REACHABLE,

@@ -21,7 +21,7 @@ sees the ID exchange as if it had made it itself.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from tinca.core.errors import KeyFileError
 from tinca.core.logs import DEBUG_CONNECTIONS, level_for
@@ -36,16 +36,46 @@ from tinca.core.meta.requests import (
     parse_request,
 )
 from tinca.core.suite import MetaError, MetaEvent, MetaParams, MetaSession, PublicKeyOffered
+from tinca.plugins.ciphers.legacy.suite import LegacySuite
 from tinca.plugins.ciphers.sptps.ed25519_keys import parse_public_key_b64
-
-if TYPE_CHECKING:
-    from tinca.plugins.ciphers.sptps.suite import SptpsSuite
 
 log = logging.getLogger("tinca")
 CONNECTIONS = level_for(DEBUG_CONNECTIONS)
 
 UPGRADE_MINOR = 1
 """The minor of a connection that exchanges Ed25519 keys over the legacy protocol."""
+
+
+class NegotiatingSuite(Protocol):
+    """What a negotiating session needs from the suite that made it.
+
+    :class:`~tinca.plugins.ciphers.sptps.suite.SptpsSuite` is one; naming
+    only these members keeps the dependency one-way (the suite imports this
+    module, not the reverse).
+    """
+
+    @property
+    def legacy(self) -> LegacySuite | None:
+        """The legacy suite for tinc 1.0 peers, ``None`` without an RSA key."""
+        ...
+
+    def public_key(self, name: str) -> bytes | None:
+        """``name``'s Ed25519 public key (raw 32 bytes), ``None`` if unknown."""
+        ...
+
+    def own_public_key(self) -> str:
+        """Our Ed25519 public key in tinc's base64 (for a key upgrade)."""
+        ...
+
+    def learn_public_key(self, peer: str, key: str) -> None:
+        """Store ``peer``'s base64 Ed25519 key offered during a key upgrade."""
+        ...
+
+    def sptps_meta_session(
+        self, params: MetaParams, started_at: float | None = None
+    ) -> MetaSession:
+        """A protocol 17.7 (SPTPS) meta session, once the peer's ID chose it."""
+        ...
 
 
 class NegotiatingMetaSession:
@@ -56,7 +86,7 @@ class NegotiatingMetaSession:
     upgrade: the node should close the connection (a TERMREQ went out).
     """
 
-    def __init__(self, params: MetaParams, suite: SptpsSuite) -> None:
+    def __init__(self, params: MetaParams, suite: NegotiatingSuite) -> None:
         self.params = params
         self.suite = suite
         self.inner: MetaSession | None = None
@@ -72,7 +102,7 @@ class NegotiatingMetaSession:
     @property
     def peer_name(self) -> str | None:
         """The name the peer gave in its ID (None before it)."""
-        inner_name = getattr(self.inner, "peer_name", None)
+        inner_name = self.inner.peer_name if self.inner is not None else None
         return inner_name or self._peer_name
 
     # -- MetaSession ---------------------------------------------------------
@@ -120,13 +150,14 @@ class NegotiatingMetaSession:
         """One VPN packet over the connection (``17 LEN``)."""
         return self._chosen().send_packet(packet)
 
-    def send_sptps_packet(self, data: bytes) -> bytes:
-        """``21 LEN`` and raw bytes; only on an SPTPS connection."""
-        inner = self._chosen()
-        send = getattr(inner, "send_sptps_packet", None)
-        if send is None:
-            raise MetaError("SPTPS_PACKET cannot travel on a legacy meta connection")
-        return send(data)
+    def send_raw_packet(self, data: bytes) -> bytes:
+        """``21 LEN`` and raw bytes; :class:`MetaError` on a legacy connection."""
+        return self._chosen().send_raw_packet(data)
+
+    @property
+    def status_bits(self) -> int:
+        """The chosen session's (0 before the peer's ID chose one)."""
+        return self.inner.status_bits if self.inner is not None else 0
 
     # -- the decision --------------------------------------------------------
 
@@ -207,4 +238,4 @@ class NegotiatingMetaSession:
         self.finished = True
 
 
-__all__ = ["UPGRADE_MINOR", "NegotiatingMetaSession"]
+__all__ = ["UPGRADE_MINOR", "NegotiatingMetaSession", "NegotiatingSuite"]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import json
 import os
 import string
@@ -13,7 +11,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tinca.core.meta import requests as rq
 from tinca.core.meta.requests import (
     MAX_REQUEST_LENGTH,
     OPTION_CLAMP_MSS,
@@ -618,55 +615,3 @@ def test_any_line_parses_or_raises_request_error(line: str) -> None:
         return
     # whatever tincd would read from a line reads back the same once printed
     assert parse_request(request.format()) == request
-
-
-# -- the sscanf emulation against the C library's own sscanf --------------------
-
-_LIBC = ctypes.CDLL(ctypes.util.find_library("c"))
-_C_INT_TYPES = {
-    (True, 16): ctypes.c_short,
-    (False, 16): ctypes.c_ushort,
-    (True, 32): ctypes.c_int,
-    (False, 32): ctypes.c_uint,
-    (False, 64): ctypes.c_ulong,
-}
-FORMATS = [value for name, value in sorted(vars(rq).items()) if isinstance(value, rq._Format)]
-
-
-def libc_sscanf(text: str, fmt: rq._Format) -> list[int | str]:
-    """What glibc's sscanf assigns for ``fmt`` (only the assigned values, in order)."""
-    targets: list[ctypes._SimpleCData | ctypes.Array] = []
-    for step in fmt.steps:
-        if not step.assign or step.kind not in ("int", "word"):
-            continue
-        if step.kind == "word":
-            targets.append(ctypes.create_string_buffer(rq.MAX_STRING_SIZE))
-        else:
-            targets.append(_C_INT_TYPES[(step.signed, step.bits)]())
-    count = _LIBC.sscanf(text.encode(), fmt.fmt.encode(), *[ctypes.byref(t) for t in targets])
-    values: list[int | str] = []
-    for target in targets[: max(count, 0)]:
-        values.append(target.value.decode() if isinstance(target, ctypes.Array) else target.value)
-    return values
-
-
-def test_all_request_formats_are_compared() -> None:
-    assert len(FORMATS) >= 16
-
-
-@given(
-    st.sampled_from(FORMATS),
-    st.text(alphabet=" \t0123456789abcdefxX+-.alph_", max_size=60),
-)
-@settings(max_examples=1500)
-def test_scan_matches_libc_sscanf(fmt: rq._Format, text: str) -> None:
-    mine, _, _ = rq._scan(text, fmt.steps)
-    assert mine == libc_sscanf(text, fmt)
-
-
-def test_scan_matches_libc_sscanf_on_long_words() -> None:
-    fmt = rq._F_ADD_EDGE
-    text = "12 1 " + "a" * 2100 + " b 192.0.2.1 655 c 7"
-    mine, _, _ = rq._scan(text, fmt.steps)
-    assert mine == libc_sscanf(text, fmt)
-    assert mine[1] == "a" * 2048 and mine[2] == "a" * 52

@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 
 from tests import netns
-from tests.interop.mesh import ED25519, Node, build, logs, make_nodes
+from tests.mesh import ED25519, Node, build, logs, make_nodes
 from tests.netns import Lab
 
 netns_lab = netns.netns_lab

@@ -60,6 +60,8 @@ class Node:
     pidfile: Path | None = None
     #: log files of every run of its daemon, oldest first
     logfiles: list[Path] = field(default_factory=list)
+    #: extra environment for its daemon (a sample plugin's PYTHONPATH, say)
+    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def overlay(self) -> str:
@@ -84,7 +86,9 @@ class Node:
         """Start the daemon in its namespace and wait until it is ready."""
         pidfile = lab.workdir / f"{self.name}.pid"
         self.pidfile = pidfile
-        self.process = self.ns.start(self.command(pidfile), label=f"{self.kind}-{self.name}")
+        self.process = self.ns.start(
+            self.command(pidfile), label=f"{self.kind}-{self.name}", env=self.env
+        )
         self.logfiles.append(self.process.log)
         self.process.wait_for(r"Ready", timeout=20)
         return self.process

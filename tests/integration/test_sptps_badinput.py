@@ -4,7 +4,7 @@ alpha and beta are tinca nodes with Ed25519 keys only, so everything between
 them is tinc 1.1's protocol: an SPTPS meta connection (17.7) and an SPTPS
 data session over UDP. A third namespace, mallory, sits on the same underlay
 switch. While alpha pings beta across the VPN, mallory throws bad SPTPS
-input at beta, built with tinca's own SPTPS code (tests/interop/sptps_attacker.py):
+input at beta, built with tinca's own SPTPS code (tests/integration/sptps_attacker.py):
 
 1. forged KEX: a meta connection claiming to be alpha whose KEX record has a
    wrong version byte, and one whose KEX record has the wrong length;
@@ -31,8 +31,8 @@ import re
 import time
 
 from tests import netns
-from tests.interop import sptps_attacker as attacker
-from tests.interop.mesh import ED25519, Node, build, logs, make_nodes, ping_until
+from tests.integration import sptps_attacker as attacker
+from tests.mesh import ED25519, Node, build, logs, make_nodes, ping_until
 from tests.netns import Lab
 from tinca.core.control.records import NODE_UDP_CONFIRMED
 from tinca.plugins.ciphers.sptps.ed25519_keys import load_ed25519_public_key

@@ -9,7 +9,7 @@ its meta connections and its packets: tinca then runs "experimental" (tinc
   the other two as SPTPS peers (status bit ``sptps``, protocol minor 7) with
   a packet key.
 - A line of three (the ends have no underlay path to each other, see
-  :func:`tests.interop.mesh.make_line`), relaying by UDP: once the relay
+  :func:`tests.mesh.make_line`), relaying by UDP: once the relay
   paths are confirmed, a burst of pings between the ends crosses the middle
   namespace as UDP datagrams in and out. In tinc 1.1 a node sends an SPTPS
   datagram for a node behind a relay to that relay by UDP, framed with the
@@ -41,7 +41,7 @@ import time
 from collections.abc import Callable
 
 from tests import netns
-from tests.interop.mesh import (
+from tests.mesh import (
     ED25519,
     Node,
     NodeState,
