@@ -7,6 +7,13 @@ or SIGINT. SIGHUP re-reads the configuration and keeps the old one if the new
 one is broken. The meta protocol and the data path plug into the accept and
 read callbacks here.
 
+Lifecycle hooks are called through pluggy. ``tinca_node_up`` (tinc-up) and
+``tinca_node_down`` (tinc-down) run on the loop, so tinc-up completes before
+any peer connects; host and subnet events go to a
+:class:`~tinca.core.lifecycle.LifecycleQueue` and run in order on its worker,
+so a slow ``host-up`` script does not stall the other peers. At shutdown the
+queue is drained (bounded) before tinc-down, keeping tincd's order.
+
 Once the ports are bound, the daemon opens tinc 1.1's control socket beside its
 pidfile and rewrites the pidfile with the control cookie (``PID COOKIE HOST
 port PORT``), so ``tinca`` (or tinc 1.1's ``tinc``) can dump its state, stop
@@ -20,14 +27,16 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from tinca.core import __version__
 from tinca.core.control import ControlServer
 from tinca.core.device import Device, DeviceRequest
 from tinca.core.errors import ConfigError, PluginError, TincaError
 from tinca.core.events import HostEvent, NodeEvent
+from tinca.core.lifecycle import DRAIN_TIMEOUT, LifecycleQueue
 from tinca.core.listeners import Listener, close_all, open_listeners
 from tinca.core.logs import DEBUG_CONNECTIONS, level_for
 from tinca.core.node.shell import NodeRuntime
@@ -56,6 +65,8 @@ class Daemon:
     """Run once the device is open and ports are bound (-R, -U drop privileges here)."""
     control: ControlServer | None = None
     """The control socket, open from set-up to shutdown."""
+    lifecycle: LifecycleQueue | None = None
+    """Delivers the node's events in order off the loop, from set-up to shutdown."""
     _stopping: asyncio.Event | None = None
 
     # ------------------------------------------------------------------ set-up
@@ -107,18 +118,34 @@ class Daemon:
             setting=self.stack.config.lookup,
         )
 
-    def _fire(self, hook_name: str, **kwargs: object) -> None:
-        """Call a lifecycle hook; a failing plugin is logged, never fatal."""
+    def _call_hook(self, hook_name: str, kwargs: Mapping[str, Any]) -> None:
+        # Through pluggy; the plugin manager's guard logs a failing plugin and
+        # runs the others. Looked up per call: a reload may bring a new stack.
+        getattr(self.stack.manager.hook, hook_name)(**kwargs)
+
+    def _notify(self, hook_name: str, **kwargs: Any) -> None:
+        """Call a lifecycle hook now, on this thread (tinc-up, tinc-down)."""
+        try:
+            self._call_hook(hook_name, kwargs)
+        except Exception as err:  # a failing wrapper must not stop the node either
+            log.error("Lifecycle hook %s failed: %s", hook_name, err)
+
+    def _fire(self, hook_name: str, **kwargs: Any) -> None:
+        """The node's event callback: queue an event hook call (host and
+        subnet up/down, the observability events).
+
+        Runs on the loop thread and never blocks: the hook runs later on the
+        lifecycle worker, after every event fired before it (at once, on
+        this thread, only before the queue exists).
+        """
         event = kwargs.get("event")
         if self.control is not None and isinstance(event, HostEvent):
             # tinc's last_state_change, which `dump nodes` and `info` show
             self.control.host_state_changed(event.host)
-        hook = getattr(self.stack.manager.hook, hook_name)
-        for impl in hook.get_hookimpls():
-            try:
-                impl.function(**kwargs)
-            except Exception as err:  # a plugin bug must not stop the node
-                log.error("plugin %s failed in %s: %s", impl.plugin_name, hook_name, err)
+        if self.lifecycle is None:
+            self._notify(hook_name, **kwargs)
+        else:
+            self.lifecycle.submit(hook_name, **kwargs)
 
     # ------------------------------------------------------------------ running
 
@@ -141,20 +168,22 @@ class Daemon:
             self.device.open()
             # tincd runs tinc-up right after opening the device, before its
             # sockets, so the script can configure what the sockets bind to.
-            self._fire("tinca_node_up", event=self.node_event())
+            self._notify("tinca_node_up", event=self.node_event())
             self.listeners = self._open_listeners()
             # As tinc 1.1: the control socket and the cookie in the pidfile
             # once the ports are bound, before privileges are dropped.
             self._open_control()
             if self.after_setup is not None:
                 self.after_setup()
+            self.lifecycle = LifecycleQueue(self._call_hook)
             self.node = NodeRuntime(
                 self.stack, self.node_event(), self.device, self.listeners, self._fire
             )
         except (TincaError, OSError) as err:
             log.error("%s", err)
+            await self._close_lifecycle()
             if self.device is not None:
-                self._fire("tinca_node_down", event=self.node_event())
+                self._notify("tinca_node_down", event=self.node_event())
             self._close()
             log.info("Terminating")
             return 1
@@ -171,13 +200,21 @@ class Daemon:
         self.node.stop()
         await asyncio.sleep(0)  # let transports flush their close
         self.node.unload_own_subnets()
-        self._fire("tinca_node_down", event=self.node_event())
+        # tincd's order: the host-down and subnet-down events of shutdown
+        # before tinc-down. Waited for off the loop, which keeps serving the
+        # control socket's log stream meanwhile.
+        await self._close_lifecycle()
+        self._notify("tinca_node_down", event=self.node_event())
         self._unwatch(loop)
         self._close()
         dropped = ", ".join(f"{n} {r}" for r, n in sorted(self.node.datapath.dropped.items()))
         log.log(level_for(DEBUG_CONNECTIONS), "Dropped packets: %s", dropped or "none")
         log.info("Terminating")
         return 0
+
+    async def _close_lifecycle(self) -> None:
+        if self.lifecycle is not None:
+            await asyncio.to_thread(self.lifecycle.close, DRAIN_TIMEOUT)
 
     def _watch(self, loop: asyncio.AbstractEventLoop) -> None:
         handlers: dict[int, Callable[[], None]] = {

@@ -25,12 +25,20 @@ always with a prefix length and a weight. The daemon fires subnet events after
 the host event of their owner, and ``tinc-up`` before our own subnets' events,
 as tincd does; this plugin runs what one event calls for, in order.
 
-Scripts run synchronously, like tincd's ``system()``: the daemon waits for
-each one, but at most ``ScriptsTimeout`` seconds (tinca; tincd waits forever),
-after which the script's process group is killed. A missing script is
-skipped silently; a script that cannot be started, fails, is killed or times
-out is logged once, with tincd's wording where tincd has one, and never stops
-the daemon.
+Each hook runs its scripts one after the other and waits for each, as
+tincd's ``system()`` does, but at most ``ScriptsTimeout`` seconds (tinca;
+tincd waits forever), after which the script's process group is killed.
+Unlike tincd, the daemon does not stop for them: ``tinc-up`` and
+``tinc-down`` run on the daemon's loop (tinc-up completes before any peer
+connects), but host and subnet hooks are called from the daemon's ordered
+lifecycle queue on a worker thread (:mod:`tinca.core.lifecycle`), so a slow
+``host-up`` delays only the scripts queued after it, never packets or
+keepalives. Scripts of earlier events still running when ``tinc-down`` is due
+(the daemon waits a few seconds for them at shutdown) are ended with their
+process group first, as a process-group or cgroup kill of tincd would end
+tincd's scripts. A missing script is skipped silently; a script that cannot
+be started, fails, is killed or times out is logged once, with tincd's
+wording where tincd has one, and never stops the daemon.
 """
 
 from __future__ import annotations
@@ -43,6 +51,7 @@ import re
 import shlex
 import signal
 import subprocess
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,6 +90,12 @@ VARIABLES: list[Variable] = [
 ]
 """The variables this plugin declares (``ScriptsInterpreter`` and
 ``ScriptsExtension`` are tinc's and stay declared by the core)."""
+
+_running_lock = threading.Lock()
+_running: dict[subprocess.Popen[bytes], str] = {}
+"""Scripts running now (on the lifecycle worker or the loop), by process."""
+_ended: set[subprocess.Popen[bytes]] = set()
+"""Scripts :func:`end_running_scripts` ended: their end was logged there."""
 
 _MAC = re.compile(r"([0-9A-Fa-f]{1,2}:){5}[0-9A-Fa-f]{1,2}")
 
@@ -326,7 +341,8 @@ def run_script(
 
     Returns True when the script does not exist or exited with status 0, and
     False after logging why otherwise. ``variables`` are added to the daemon's
-    environment. Blocks until the script ends or ``settings.timeout`` passes.
+    environment. Blocks until the script ends, ``settings.timeout`` passes or
+    :func:`end_running_scripts` ends it.
     """
     settings = settings or ScriptSettings()
     directory = script_dir(confbase)
@@ -356,6 +372,8 @@ def run_script(
     except OSError as err:
         log.error("Script %s cannot be run: %s: %s", name, argv[0], err.strerror)
         return False
+    with _running_lock:
+        _running[proc] = name
     try:
         status = proc.wait(settings.timeout)
     except subprocess.TimeoutExpired:
@@ -363,6 +381,13 @@ def run_script(
         log.error(
             "Script %s did not finish within %g seconds and was killed", name, settings.timeout
         )
+        return False
+    finally:
+        with _running_lock:
+            _running.pop(proc, None)
+            ended = proc in _ended
+            _ended.discard(proc)
+    if ended:
         return False
     if status > 0:
         log.error("Script %s exited with non-zero status %d", name, status)
@@ -372,6 +397,22 @@ def run_script(
         log.error("Script %s was killed by signal %d (%s)", name, sig, signal.strsignal(sig))
         return False
     return True
+
+
+def end_running_scripts() -> list[str]:
+    """End every script still running, with its process group (SIGTERM, then
+    SIGKILL after :data:`KILL_GRACE` seconds); returns their names.
+
+    Called before ``tinc-down``: a script of an earlier event that is still
+    running then (a ``host-up`` that hangs) must not outlive the daemon.
+    """
+    with _running_lock:
+        procs = list(_running.items())
+        _ended.update(proc for proc, _ in procs)
+    for proc, name in procs:  # one at most: the lifecycle worker runs one script at a time
+        log.warning("Script %s is still running at shutdown; stopping it", name)
+        _kill_group(proc)
+    return [name for _, name in procs]
 
 
 def _run_for(node: NodeEvent, names: list[str], variables: Mapping[str, str]) -> None:
@@ -411,7 +452,8 @@ def tinca_node_up(event: NodeEvent) -> None:
 
 @hookimpl
 def tinca_node_down(event: NodeEvent) -> None:
-    """Run ``tinc-down``."""
+    """End scripts still running from earlier events, then run ``tinc-down``."""
+    end_running_scripts()
     _run_for(event, ["tinc-down"], node_environment(event))
 
 
