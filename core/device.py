@@ -43,6 +43,11 @@ class Device(abc.ABC):
 
     #: short human name of the device kind, shown in logs ("dummy", "tun")
     kind: str = "device"
+    #: the interface's 6-byte hardware (MAC) address, read by :meth:`open`
+    #: on an Ethernet device; ``None`` when unknown or not Ethernet. In
+    #: router mode on a ``tap`` device the node writes frames to it
+    #: (tinc's ``mymac``).
+    mac: bytes | None = None
 
     def __init__(self, request: DeviceRequest) -> None:
         self.request = request

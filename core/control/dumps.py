@@ -11,12 +11,11 @@ the node.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from tinca.core.control.records import (
-    CONNECTION_DECRYPTIN,
-    CONNECTION_ENCRYPTOUT,
     CONNECTION_MST,
     CONNECTION_PINGED,
     NODE_HAS_ADDRESS,
@@ -41,7 +40,9 @@ from tinca.core.node.protocol import REQ_KEY_INTERVAL
 
 if TYPE_CHECKING:
     from tinca.core.control.session import ControlSession
+    from tinca.core.counters import Traffic
     from tinca.core.node.shell import NodeRuntime
+    from tinca.core.suite import PacketSealer
 
 
 def _hostname(address: tuple[Any, Any] | None, unknown: str = "unknown") -> tuple[str, str]:
@@ -49,11 +50,6 @@ def _hostname(address: tuple[Any, Any] | None, unknown: str = "unknown") -> tupl
     if address is None:
         return unknown, unknown
     return str(address[0]), str(address[1])
-
-
-def _strategy_int(strategy: object, attribute: str, default: int) -> int:
-    value = getattr(strategy, attribute, None)
-    return value if isinstance(value, int) else default
 
 
 def node_status(runtime: NodeRuntime, name: str) -> int:
@@ -99,9 +95,9 @@ def node_status(runtime: NodeRuntime, name: str) -> int:
     if peer.opener is not None:
         status |= NODE_VALIDKEY_IN
     strategy = peer.mtu_strategy
-    confirmed = getattr(strategy, "udp_confirmed", None)
+    confirmed = strategy.udp_confirmed if strategy is not None else None
     if confirmed is None:
-        confirmed = _strategy_int(strategy, "minmtu", peer.minmtu) > 0
+        confirmed = (strategy.minmtu if strategy is not None else peer.minmtu) > 0
     if confirmed and route.reachable:
         status |= NODE_UDP_CONFIRMED
     try:
@@ -112,14 +108,14 @@ def node_status(runtime: NodeRuntime, name: str) -> int:
     return status
 
 
-def _key_fields(sealer: object) -> tuple[int, int, int, int]:
+def _key_fields(sealer: PacketSealer | None) -> tuple[int, int, int, int]:
     """Cipher NID, digest NID, MAC length and compression of a packet key."""
-    fields = getattr(getattr(sealer, "params", None), "ans_key_fields", None)
-    if callable(fields):
-        values = fields()
-        if isinstance(values, tuple) and len(values) == 4:
-            return values
-    return 0, 0, 0, 0
+    return sealer.key_fields() if sealer is not None else (0, 0, 0, 0)
+
+
+def _traffic(traffic: Traffic) -> tuple[int, int, int, int]:
+    """A node's counters in ``dump nodes`` order: in packets and bytes, then out."""
+    return traffic.in_packets, traffic.in_bytes, traffic.out_packets, traffic.out_bytes
 
 
 def dump_nodes(
@@ -131,10 +127,13 @@ def dump_nodes(
     ``unknown port unknown``. ``cipher``/``digest``/``maclength``/
     ``compression`` describe the key we send with (0 without one).
     ``state_changes`` maps names to the wall-clock time they last became
-    reachable or unreachable. tinca counts packets per peer but not bytes, so
-    the byte counters are 0; packets relayed or sent over TCP are not counted.
+    reachable or unreachable. The packet and byte counters come from one
+    :meth:`~tinca.core.counters.Counters.snapshot` of ``runtime.counters``,
+    counted as tinc 1.1 counts them (see :mod:`tinca.core.counters`); our
+    own node's are the device's.
     """
     changes = state_changes or {}
+    counters = runtime.counters.snapshot()
     myself = runtime.myself
     peers = runtime.protocol.peers
     names = sorted(set(runtime.graph.nodes()) | set(peers) | {myself})
@@ -144,7 +143,7 @@ def dump_nodes(
             records.append(NodeRecord(
                 name, node_id(name), "MYSELF", str(runtime.port), 0, 0, 0, 0,
                 runtime.options, node_status(runtime, name), name, name, 0,
-                MTU, 0, MTU, int(changes.get(name, 0)), -1, 0, 0, 0, 0,
+                MTU, 0, MTU, int(changes.get(name, 0)), -1, *_traffic(counters.node),
             ))
             continue
         peer = peers.get(name)
@@ -161,9 +160,7 @@ def dump_nodes(
         strategy = peer.mtu_strategy
         if strategy is not None:
             pmtu = strategy.node_mtu
-            minmtu = _strategy_int(strategy, "minmtu", strategy.udp_limit or 0)
-            maxmtu = _strategy_int(strategy, "maxmtu", peer.maxmtu)
-            rtt = getattr(strategy, "rtt", None)
+            minmtu, maxmtu, rtt = strategy.minmtu, strategy.maxmtu, strategy.rtt
         else:
             pmtu, minmtu, maxmtu, rtt = peer.mtu, peer.minmtu, peer.maxmtu, None
         records.append(NodeRecord(
@@ -171,8 +168,8 @@ def dump_nodes(
             peer.options, node_status(runtime, name), peer.nexthop or "-", peer.via or "-",
             route.distance if route.distance is not None else -1, pmtu, minmtu, maxmtu,
             int(changes.get(name, 0)),
-            int(rtt * 1_000_000) if isinstance(rtt, int | float) else -1,
-            peer.stats.get("in", 0), 0, peer.stats.get("out", 0), 0,
+            int(rtt * 1_000_000) if rtt is not None else -1,
+            *_traffic(counters.peer(name)),
         ))
     return records
 
@@ -181,13 +178,8 @@ def _local_address(runtime: NodeRuntime, peer_name: str) -> tuple[str, str] | No
     """Where our end of the meta connection to ``peer_name`` is, with our port:
     what tinc 1.1 records as the local address of its own edges (ack_h)."""
     peer = runtime.protocol.peers.get(peer_name)
-    transport = getattr(peer.link, "transport", None) if peer is not None else None
-    if transport is None:
-        return None
-    sockname = transport.get_extra_info("sockname")
-    if not isinstance(sockname, tuple) or not sockname:
-        return None
-    return str(sockname[0]), str(runtime.port)
+    local = peer.link.local_address if peer is not None and peer.link is not None else None
+    return (local[0], str(runtime.port)) if local is not None else None
 
 
 def dump_edges(runtime: NodeRuntime) -> list[EdgeRecord]:
@@ -217,9 +209,10 @@ def dump_subnets(runtime: NodeRuntime) -> list[SubnetRecord]:
     return [SubnetRecord(m.subnet.format("1.1"), m.owner) for m in runtime.subnets]
 
 
-def _fileno(transport: object) -> int:
-    extra = getattr(transport, "get_extra_info", None)
-    sock = extra("socket") if callable(extra) else None
+def _fileno(transport: asyncio.BaseTransport) -> int:
+    """The descriptor of a transport's socket, -1 when it has none (the
+    control server numbers its sessions with it, as tinc does)."""
+    sock = transport.get_extra_info("socket")
     try:
         return int(sock.fileno()) if sock is not None else -1
     except (OSError, ValueError):
@@ -232,21 +225,21 @@ def dump_connections(
     """Meta connections (authenticated or not), then control connections.
 
     tinc keeps both kinds in one list in the order they were made; here the
-    meta connections come first. An active legacy meta connection has
-    ``encryptout`` and ``decryptin`` set, as tinc sets them after the METAKEY
-    exchange; an SPTPS one has neither, as in tinc 1.1.
+    meta connections come first. An active connection also shows the bits its
+    session's protocol sets (:attr:`~tinca.core.suite.MetaSession.status_bits`:
+    tinc 1.0's ``encryptout`` and ``decryptin`` after the METAKEY exchange,
+    none for SPTPS, as in tinc 1.1).
     """
     records = []
     for link in runtime.protocol.links:
         status = CONNECTION_PINGED if link.pinged else 0
-        session = getattr(link, "session", None)
-        if link.active and getattr(session, "protocol", "legacy") != "sptps":
-            status |= CONNECTION_ENCRYPTOUT | CONNECTION_DECRYPTIN
+        if link.active:
+            status |= link.session.status_bits
         if link.mst:
             status |= CONNECTION_MST
         host, port = _hostname(link.address)
         records.append(ConnectionRecord(link.name or "<unknown>", host, port, link.options,
-                                        _fileno(getattr(link, "transport", None)), status))
+                                        link.fileno(), status))
     for session in control:
         records.append(ConnectionRecord("<control>", "localhost", "unix", 0, session.fileno,
                                         session.status))
@@ -254,7 +247,7 @@ def dump_connections(
 
 
 def dump_traffic(runtime: NodeRuntime) -> list[TrafficRecord]:
-    """Packet counters per node (``tinc top``); bytes are not counted by tinca."""
+    """Packet and byte counters per node (``tinc top``), as :func:`dump_nodes` has them."""
     return [
         TrafficRecord(r.name, r.in_packets, r.in_bytes, r.out_packets, r.out_bytes)
         for r in dump_nodes(runtime)

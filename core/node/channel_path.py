@@ -51,7 +51,9 @@ EMSGSIZE = 90
 def udp_confirmed(peer: Peer) -> bool:
     """Whether a probe reply proved UDP with ``peer`` works (tinc 1.1's
     ``udp_confirmed``; strategies without the notion count as confirmed)."""
-    return bool(getattr(peer.mtu_strategy, "udp_confirmed", True))
+    strategy = peer.mtu_strategy
+    confirmed = strategy.udp_confirmed if strategy is not None else None
+    return True if confirmed is None else confirmed
 
 
 class ChannelDataPath:
@@ -86,9 +88,8 @@ class ChannelDataPath:
 
     def _udp_address_changed(self, peer: Peer) -> None:
         self.remember_address(peer)
-        changed = getattr(peer.mtu_strategy, "udp_address_changed", None)
-        if changed is not None:
-            changed()
+        if peer.mtu_strategy is not None:
+            peer.mtu_strategy.udp_address_changed()
 
     def _peer_by_id(self, nid: bytes) -> Peer | None:
         peer = self._by_id.get(nid)
@@ -139,7 +140,6 @@ class ChannelDataPath:
             self.bad.log(logging.WARNING, peer.name, "seal",
                          "Could not send packet to %s: %s", peer.name, err)
             return
-        peer.stats["out"] += 1
         self.send_channel_datagram(peer, self.myself, datagram, probe)
 
     def send_channel_datagram(self, to: Peer, source: str, datagram: bytes, probe: bool) -> None:
@@ -186,10 +186,8 @@ class ChannelDataPath:
         if link is None or self.channels is None:
             return
         if option_version(link.options) >= MIN_RAW_TCP_MINOR:
-            send_raw = getattr(link, "send_raw_packet", None)
-            if send_raw is not None:
-                send_raw(self._id(to.name) + self._id(source) + datagram)
-                return
+            link.send_raw_packet(self._id(to.name) + self._id(source) + datagram)
+            return
         request = self.channels.request_packet(source, to.name, datagram)
         link.send_line(request.format())
 
@@ -350,7 +348,7 @@ class ChannelDataPath:
         try:
             opened = channel.open(body, via_udp)
         except PacketError as err:
-            reason = getattr(err, "reason", None)
+            reason = err.reason
             self.bad.log(logging.WARNING, source.name,
                          str(reason) if reason is not None else type(err).__name__,
                          "Dropped packet from %s: %s", source.name, err)
@@ -359,15 +357,15 @@ class ChannelDataPath:
         if opened is None:
             return True
         probe, frame = opened
-        source.stats["in"] += 1
         strategy = source.mtu_strategy
         if via_udp and strategy is not None:
-            received = getattr(strategy, "packet_received", None)
-            if received is not None:
-                received(len(frame))
+            strategy.packet_received(len(frame))
         if probe:
             self._channel_probe(source, frame)
         else:
+            counters = source.counters  # tinc's receive_packet: probes are not counted
+            counters.in_packets += 1
+            counters.in_bytes += len(frame)
             self.receive_packet(source.name, frame)
         return True
 
@@ -398,6 +396,7 @@ class ChannelDataPath:
             return
         for size in sizes:
             self._seal_and_send(peer, channel.probe_request(size), probe=True)
-        gratuitous = getattr(peer.mtu_strategy, "gratuitous_reply", None)
+        strategy = peer.mtu_strategy
+        gratuitous = strategy.gratuitous_reply if strategy is not None else None
         if gratuitous:
             self._seal_and_send(peer, channel.gratuitous_reply(gratuitous), probe=True)

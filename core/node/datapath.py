@@ -124,15 +124,22 @@ class DataPath(ChannelDataPath):
             # who replays an old datagram redirect the peer's traffic.
             peer.udp_address = address
             self.remember_address(peer)
-        peer.stats["in"] += 1
         if probes.is_probe(packet):
             self._probe_received(peer, packet)
             return
+        counters = peer.counters  # tinc's receive_packet: probes are not counted
+        counters.in_packets += 1
+        counters.in_bytes += len(packet)
         self.receive_packet(peer.name, packet)
 
     def receive_tcp_packet(self, link: Link, packet: bytes) -> None:
         """A packet that came over a meta connection (tinc's PACKET)."""
         if link.name is not None:
+            peer = self.peers.get(link.name)
+            if peer is not None:
+                counters = peer.counters
+                counters.in_packets += 1
+                counters.in_bytes += len(packet)
             self.receive_packet(link.name, packet)
 
     def receive_packet(self, source: str, packet: bytes) -> None:
@@ -173,6 +180,9 @@ class DataPath(ChannelDataPath):
         peer = self.peers.get(name)
         if peer is None or not peer.reachable:
             return
+        counters = peer.counters  # tinc's send_packet: whichever way it travels
+        counters.out_packets += 1
+        counters.out_bytes += len(packet)
         if peer.sptps:
             self.send_channel_packet(peer, packet)
             return
@@ -218,7 +228,6 @@ class DataPath(ChannelDataPath):
         if address is None:
             self._send_tcp_towards(peer, packet)
             return
-        peer.stats["out"] += 1
         try:
             self.send_datagram(sealer.seal(packet), address)  # type: ignore[arg-type]
         except OSError as err:
@@ -258,7 +267,7 @@ class DataPath(ChannelDataPath):
                 # Unframed datagrams come only from nodes older than minor 4.
                 check = peer.channel.verify if peer.channel is not None else None
             else:
-                check = getattr(peer.opener, "authenticates", None)
+                check = peer.opener.authenticates if peer.opener is not None else None
             if check is None:
                 continue
             if peer.udp_address is None or peer.udp_address[0] != address[0]:
@@ -288,6 +297,6 @@ class DataPath(ChannelDataPath):
         if strategy is None:
             return
         opener = peer.opener
-        inner = getattr(opener, "last_inner_length", len(packet))
-        compressed = bool(getattr(getattr(opener, "params", None), "compression", 0))
+        inner = opener.last_inner_length if opener is not None else len(packet)
+        compressed = bool(opener.compression) if opener is not None else False
         strategy.probe_replied(probes.reply_length(inner, compressed), self.protocol.clock())

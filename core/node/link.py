@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
 from tinca.core.errors import TincaError
 from tinca.core.logs import DEBUG_CONNECTIONS, level_for
 from tinca.core.suite import (
     Authenticated,
+    MetaError,
     MetaSession,
     PacketReceived,
     RawPacketReceived,
@@ -23,10 +25,65 @@ from tinca.core.suite import (
 
 if TYPE_CHECKING:
     from tinca.core.node.outgoing import Outgoing
-    from tinca.core.node.shell import NodeRuntime
+    from tinca.core.node.state import Link
 
 log = logging.getLogger("tinca")
 CONNECTIONS = level_for(DEBUG_CONNECTIONS)
+
+
+class LinkRequests(Protocol):
+    """Where a link hands what its session decoded (the node's meta protocol)."""
+
+    def handle(self, link: Link, line: str) -> None:
+        """One request line from ``link``'s peer."""
+        ...
+
+    def activate(self, link: Link, ack: Authenticated) -> None:
+        """``link`` finished authentication and the ACK exchange."""
+        ...
+
+    def connection_closed(self, link: Link, report: bool) -> None:
+        """``link`` ended; ``report`` when its peer's edges should go too."""
+        ...
+
+
+class LinkPackets(Protocol):
+    """Where a link hands VPN packets that came over TCP (the node's data path)."""
+
+    def receive_tcp_packet(self, link: Link, packet: bytes) -> None:
+        """A packet sent as tinc's PACKET request."""
+        ...
+
+    def receive_raw_tcp(self, link: Link, data: bytes) -> None:
+        """Raw bytes sent after an SPTPS_PACKET request."""
+        ...
+
+
+class LinkOwner(Protocol):
+    """What a :class:`MetaLink` needs from the node that owns it.
+
+    The node's shell is one; naming only these members keeps the dependency
+    one-way (the shell imports this module, not the reverse).
+    """
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The node's monotonic clock, in seconds."""
+        ...
+
+    @property
+    def protocol(self) -> LinkRequests:
+        """The node's meta protocol."""
+        ...
+
+    @property
+    def datapath(self) -> LinkPackets:
+        """The node's data path."""
+        ...
+
+    def link_closed(self, link: MetaLink) -> None:
+        """``link`` is gone (called once, after the protocol heard of it)."""
+        ...
 
 
 class MetaLink(asyncio.Protocol):
@@ -34,7 +91,7 @@ class MetaLink(asyncio.Protocol):
 
     def __init__(
         self,
-        runtime: NodeRuntime,
+        runtime: LinkOwner,
         session: MetaSession,
         address: tuple[str, str],
         outgoing: Outgoing | None = None,
@@ -95,7 +152,7 @@ class MetaLink(asyncio.Protocol):
                 return
             if isinstance(event, RequestLine):
                 if self.name is None:  # a TERMREQ after a key upgrade, say
-                    self.name = getattr(self.session, "peer_name", None)
+                    self.name = self.session.peer_name
                 protocol.handle(self, event.line)
             elif isinstance(event, PacketReceived):
                 self.runtime.datapath.receive_tcp_packet(self, event.data)
@@ -104,7 +161,7 @@ class MetaLink(asyncio.Protocol):
             elif isinstance(event, Authenticated):
                 self.name = event.peer_name
                 protocol.activate(self, event)
-        if getattr(self.session, "finished", False):
+        if self.session.finished:
             # A key upgrade ended the connection (a TERMREQ went out); the
             # next one uses the newer protocol.
             self.close(report=self.active)
@@ -119,7 +176,7 @@ class MetaLink(asyncio.Protocol):
             else:
                 # Worth a line even before authentication: it is how a peer
                 # with the wrong key usually ends (it cannot read our stream).
-                who = self.name or getattr(self.session, "peer_name", None) or "unknown peer"
+                who = self.name or self.session.peer_name or "unknown peer"
                 log.log(CONNECTIONS, "Connection closed by %s (%s) during authentication",
                         who, self.hostname)
             self._finish(report=True)
@@ -137,10 +194,24 @@ class MetaLink(asyncio.Protocol):
             self.transport.write(self.session.send_packet(packet))
 
     def send_raw_packet(self, data: bytes) -> None:
-        """``21 LEN`` and raw bytes (tinc 1.1's SPTPS_PACKET), on an SPTPS connection."""
-        send = getattr(self.session, "send_sptps_packet", None)
-        if send is not None and self.transport is not None and not self.closed:
-            self.transport.write(send(data))
+        """A channel datagram unprotected by the connection (tinc 1.1's
+        ``21 LEN``); dropped when the session's protocol cannot carry it."""
+        if self.transport is None or self.closed:
+            return
+        try:
+            wire = self.session.send_raw_packet(data)
+        except MetaError as err:
+            log.debug("Not sending a raw packet to %s (%s): %s", self.name, self.hostname, err)
+            return
+        self.transport.write(wire)
+
+    def fileno(self) -> int:
+        """The TCP socket's descriptor (-1 before the connection is made)."""
+        sock = self.transport.get_extra_info("socket") if self.transport is not None else None
+        try:
+            return int(sock.fileno()) if sock is not None else -1
+        except (OSError, ValueError):
+            return -1
 
     def close(self, report: bool) -> None:
         """Close the socket and tell the node (once)."""

@@ -128,7 +128,7 @@ class MetaProtocol:
             rq.UdpInfo: self._udp_info,
             rq.MtuInfo: self._mtu_info,
         }
-        self.channels = getattr(suite, "channels", None)  # third-party suites may lack it
+        self.channels = suite.channels
         self.bad = RateLimitedLog(log, clock)
         #: a datagram of a peer's channel that came in a meta request (the
         #: data path opens it): ``on_datagram(peer, datagram)``
@@ -556,7 +556,7 @@ class MetaProtocol:
         if not peer.sptps:  # an SPTPS session re-keys itself (protocol_key.c)
             peer.sealer = None
             peer.last_req_key = -1e9
-            if peer.mtu_strategy is not None and hasattr(peer.mtu_strategy, "key_lost"):
+            if peer.mtu_strategy is not None:
                 peer.mtu_strategy.key_lost()
         if not self.settings.tunnelserver:
             self.broadcast(line, exclude=link)
@@ -692,7 +692,7 @@ class MetaProtocol:
             self._send_towards(peer, request)
         error = step.error
         if error is not None and report:
-            reason = getattr(error, "reason", None) or type(error).__name__
+            reason = error.reason or type(error).__name__
             self.bad.log(logging.WARNING, peer.name, f"kex {reason}",
                          "Key exchange with %s failed: %s", peer.name, error)
         done = step.done
@@ -777,7 +777,7 @@ class MetaProtocol:
             return
         if from_ is None:
             # The first hop knows our address better and ignores this one.
-            host, port = getattr(hop.link, "local_address", None) or ("0.0.0.0", "0")
+            host, port = hop.link.local_address or ("0.0.0.0", "0")
             self._udp_info_sent[relay.name] = now
         elif from_.udp_address is not None:
             host, port = from_.udp_address[0], str(from_.udp_address[1])
@@ -813,8 +813,9 @@ class MetaProtocol:
                     source.name)
             return True
         strategy = source.mtu_strategy
-        if source.link is None and not getattr(strategy, "udp_confirmed", False) \
-                and request.port.isdigit():
+        # A strategy without the notion (None) counts as unconfirmed here.
+        confirmed = strategy.udp_confirmed if strategy is not None else None
+        if source.link is None and not confirmed and request.port.isdigit():
             address = (request.address, int(request.port))
             if source.udp_address != address:
                 source.udp_address = address
@@ -860,9 +861,8 @@ class MetaProtocol:
         if source is None:
             return True
         mtu = min(request.mtu, MAX_MTU)
-        provisional = getattr(source.mtu_strategy, "provisional_mtu", None)
-        if provisional is not None:
-            provisional(mtu)
+        if source.mtu_strategy is not None:
+            source.mtu_strategy.provisional_mtu(mtu)
         to = self._info_destination(link, "MTU_INFO", request.to_name)
         if to is not None:
             self.send_mtu_info(source, to, mtu)
@@ -874,9 +874,7 @@ def _mtu_bounds(peer: Peer) -> tuple[int, int]:
     strategy = peer.mtu_strategy
     if strategy is None:
         return peer.minmtu, peer.maxmtu
-    return int(getattr(strategy, "minmtu", strategy.udp_limit or 0)), int(
-        getattr(strategy, "maxmtu", peer.maxmtu)
-    )
+    return strategy.minmtu, strategy.maxmtu
 
 
 def _measured(peer: Peer) -> bool:

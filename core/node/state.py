@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from tinca.core.counters import PeerCounters
 from tinca.core.mtu import MTUStrategy
-from tinca.core.suite import PacketOpener, PacketSealer, PeerChannel
+from tinca.core.suite import MetaSession, PacketOpener, PacketSealer, PeerChannel
 
 
 class Link(Protocol):
@@ -33,12 +34,29 @@ class Link(Protocol):
     edge_weight: int | None
     #: the link carries the MST (broadcasts travel over it)
     mst: bool
+    #: the sans-IO meta session that carries the connection
+    session: MetaSession
+
+    @property
+    def local_address(self) -> tuple[str, str] | None:
+        """Our end of the TCP connection: (host, port); ``None`` until connected."""
+        ...
 
     def send_line(self, line: str) -> None:
         """Queue one request line for the peer."""
 
     def send_packet(self, packet: bytes) -> None:
         """Queue one VPN packet over this meta connection."""
+
+    def send_raw_packet(self, data: bytes) -> None:
+        """Queue a channel datagram with its node IDs, unprotected by the
+        connection (see :meth:`MetaSession.send_raw_packet`); dropped when
+        the connection's protocol cannot carry it."""
+
+    def fileno(self) -> int:
+        """The connection's socket descriptor, for ``dump connections``
+        (-1 when there is none)."""
+        ...
 
     def close(self, report: bool) -> None:
         """Close the connection; ``report`` as tincd's terminate_connection."""
@@ -73,7 +91,19 @@ class Peer:
     #: its packets use a per-node channel (tinc's status.sptps)
     sptps: bool = False
     channel: PeerChannel | None = None
-    stats: dict[str, int] = field(default_factory=lambda: {"in": 0, "out": 0})
+    #: its traffic counters (:mod:`tinca.core.counters`); the data path adds to them
+    counters: PeerCounters = field(default_factory=PeerCounters)
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Packets in and out as ``{"in": N, "out": M}`` (the older form of
+        :attr:`counters`; assigning one sets both packet counts)."""
+        return {"in": self.counters.in_packets, "out": self.counters.out_packets}
+
+    @stats.setter
+    def stats(self, value: dict[str, int]) -> None:
+        self.counters.in_packets = value.get("in", 0)
+        self.counters.out_packets = value.get("out", 0)
 
     @property
     def valid_key(self) -> bool:

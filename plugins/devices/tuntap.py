@@ -165,8 +165,7 @@ class TunTapDevice(Device):
             )
         # Settings are read before anything is created so a bad combination
         # never leaves a half-configured interface behind.
-        setting_all = getattr(self.request, "setting_all", None)
-        plan = netconfig.plan_from_settings(self.request.setting, setting_all)
+        plan = netconfig.plan_from_settings(self.request.setting, self.request.setting_all)
         wanted = interface_name(self.request)
         try:
             fd = os.open(self.device, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)

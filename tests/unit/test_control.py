@@ -29,6 +29,8 @@ from tinca.core.cli import control_client as cc
 from tinca.core.cli.control_client import ControlClient, ControlClientError, NodeInfo
 from tinca.core.control import (
     CONNECTION_CONTROL,
+    CONNECTION_DECRYPTIN,
+    CONNECTION_ENCRYPTOUT,
     CONNECTION_LOG,
     DEBUG_UNSET,
     MAX_LOG_TEXT,
@@ -52,6 +54,7 @@ from tinca.core.control import (
     node_id,
     purge,
 )
+from tinca.core.counters import Counters
 from tinca.core.errors import ConfigError
 from tinca.core.graph import OPTION_INDIRECT, Edge, Graph
 from tinca.core.logs import NOTICE, level_for
@@ -70,19 +73,6 @@ OPTIONS = 0x0C  # PMTU discovery and ClampMSS: tinc's defaults
 # a fake node
 
 
-class FakeTransport:
-    def __init__(self, sockname: tuple[str, int], fd: int) -> None:
-        self.sockname = sockname
-        self.fd = fd
-
-    def get_extra_info(self, name: str) -> object:
-        if name == "sockname":
-            return self.sockname
-        if name == "socket":
-            return SimpleNamespace(fileno=lambda: self.fd)
-        return None
-
-
 class FakeLink:
     def __init__(self, name: str | None, address: tuple[str, str], *, active: bool = True,
                  pinged: bool = False, mst: bool = False, fd: int = 7,
@@ -93,8 +83,14 @@ class FakeLink:
         self.options = OPTIONS if active else 0
         self.pinged = pinged
         self.mst = mst
-        self.transport = FakeTransport(sockname, fd)
+        self.fd = fd
+        self.local_address = (sockname[0], str(sockname[1]))
+        # a tinc 1.0 meta connection: its stream is encrypted with METAKEY's ciphers
+        self.session = SimpleNamespace(status_bits=CONNECTION_ENCRYPTOUT | CONNECTION_DECRYPTIN)
         self.closed_with: bool | None = None
+
+    def fileno(self) -> int:
+        return self.fd
 
     def close(self, report: bool) -> None:
         self.closed_with = report
@@ -112,7 +108,7 @@ class FakeConfig:
 
 def sealer(cipher: int = 427, digest: int = 672, mac: int = 4, compression: int = 0) -> object:
     fields = (cipher, digest, mac, compression)
-    return SimpleNamespace(params=SimpleNamespace(ans_key_fields=lambda: fields))
+    return SimpleNamespace(key_fields=lambda: fields)
 
 
 def fake_runtime(*, settings: ProtocolSettings | None = None) -> SimpleNamespace:
@@ -163,7 +159,7 @@ def fake_runtime(*, settings: ProtocolSettings | None = None) -> SimpleNamespace
     )
     return SimpleNamespace(
         myself="alpha", port="655", options=OPTIONS, graph=graph, subnets=subnets,
-        protocol=protocol, clock=lambda: 100.0, sent=sent,
+        protocol=protocol, clock=lambda: 100.0, sent=sent, counters=Counters("alpha", peers),
         config=FakeConfig({"alpha": [], "beta": ["192.0.2.2"], "gamma": []}),
     )
 
@@ -396,7 +392,7 @@ def test_dump_connections_meta_then_control() -> None:
 def test_an_sptps_meta_connection_has_no_legacy_cipher_bits() -> None:
     # tinc 1.1 sets encryptout/decryptin only for legacy connections.
     runtime = fake_runtime()
-    runtime.protocol.links[0].session = SimpleNamespace(protocol="sptps")
+    runtime.protocol.links[0].session = SimpleNamespace(status_bits=0)
     (first, *_) = [r.reply() for r in dump_connections(runtime, [])]  # type: ignore[arg-type]
     assert first == "18 6 beta 192.0.2.2 port 655 c 9 100"  # in the MST only
 

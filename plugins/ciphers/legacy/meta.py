@@ -72,6 +72,7 @@ from collections.abc import Callable
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 
+from tinca.core.control.records import CONNECTION_DECRYPTIN, CONNECTION_ENCRYPTOUT
 from tinca.core.meta.connection import (
     ALLOW_ALL,
     MetaConnectionBase,
@@ -81,6 +82,7 @@ from tinca.core.meta.connection import (
 )
 from tinca.core.suite import (
     Authenticated,
+    MetaError,
     PacketReceived,
     PublicKeyOffered,
     RequestLine,
@@ -346,6 +348,23 @@ class LegacyMetaConnection(MetaConnectionBase):
         if len(packet) > min(self._max_buffer, MAX_PACKET_LENGTH):
             raise ValueError(f"packet of {len(packet)} bytes is too long for a meta connection")
         return self._send_now(b"%d %d\n%b" % (PACKET, len(packet), packet))
+
+    def send_raw_packet(self, data: bytes) -> bytes:
+        """Always :class:`~tinca.core.suite.MetaError`: tinc 1.0's protocol has no
+        request for raw datagrams (tinc 1.1's ``21 LEN``)."""
+        raise MetaError("SPTPS_PACKET cannot travel on a legacy meta connection")
+
+    @property
+    def finished(self) -> bool:
+        """Always False: the connection never ends itself (a key upgrade is the
+        negotiating session's business)."""
+        return False
+
+    @property
+    def status_bits(self) -> int:
+        """``encryptout`` and ``decryptin``: the stream is encrypted with the
+        METAKEY ciphers, as tinc shows an active legacy connection."""
+        return CONNECTION_ENCRYPTOUT | CONNECTION_DECRYPTIN
 
     def _send_now(self, plain: bytes) -> bytes:
         assert self._encrypt is not None  # authenticated, so our METAKEY went out

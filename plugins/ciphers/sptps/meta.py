@@ -267,7 +267,7 @@ class SptpsMetaConnection(MetaConnectionBase):
         self._outbox += sptps.send_record(META_RECORD_TYPE, packet)
         return self.data_to_send()
 
-    def send_sptps_packet(self, data: bytes) -> bytes:
+    def send_raw_packet(self, data: bytes) -> bytes:
         """A ``21 LEN`` record, then ``data`` raw on the stream (tinc's ``send_sptps_tcppacket``).
 
         ``data`` is an already protected SPTPS datagram with its node IDs; the
@@ -279,6 +279,16 @@ class SptpsMetaConnection(MetaConnectionBase):
         self._outbox += sptps.send_record(META_RECORD_TYPE, header + b"\n")
         self._outbox += data
         return self.data_to_send()
+
+    @property
+    def finished(self) -> bool:
+        """Always False: the connection never ends itself."""
+        return False
+
+    @property
+    def status_bits(self) -> int:
+        """None: tinc 1.1 sets no cipher bits on an SPTPS meta connection."""
+        return 0
 
     def _session(self) -> SPTPS:
         """The SPTPS session, once requests may flow."""

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import enum
 
-from tinca.core.errors import TincaError
-from tinca.core.suite import MetaError, PacketError
+from tinca.core.suite import MetaError, PacketError, SuiteError
 
 
 class Failure(enum.Enum):
@@ -36,8 +35,10 @@ class Failure(enum.Enum):
     BAD_STATE = "the operation is not possible in the current handshake state"
 
 
-class SptpsError(TincaError):
+class SptpsError(SuiteError):
     """Base of the SPTPS errors; ``reason`` says which :class:`Failure` it is."""
+
+    reason: Failure
 
     def __init__(self, reason: Failure, message: str) -> None:
         super().__init__(message)

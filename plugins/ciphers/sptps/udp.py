@@ -54,9 +54,9 @@ import math
 from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 
-from tinca.core.errors import TincaError
 from tinca.core.logs import DEBUG_PROTOCOL, DEBUG_TRAFFIC, level_for
 from tinca.core.meta.requests import AnsKey, ReqKey, Request, RequestType
+from tinca.core.suite import SuiteError
 from tinca.plugins.ciphers.sptps import tinc_base64
 from tinca.plugins.ciphers.sptps.ed25519_keys import ExpandedEd25519Key
 from tinca.plugins.ciphers.sptps.sptps import (
@@ -89,7 +89,7 @@ _SESSION_IS_SOUND = frozenset({Failure.REPLAYED, Failure.FAR_FUTURE})
 _HANDSHAKE_HEADER = 4 + 1  # seqno and type byte of a plaintext handshake datagram
 
 
-class KeyRequestError(TincaError):
+class KeyRequestError(SuiteError):
     """A REQ_KEY or ANS_KEY for the per-node session that cannot be used (bad payload or level)."""
 
 

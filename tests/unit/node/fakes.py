@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from typing import Any
 
 from tinca.core.device import Device, DeviceRequest
 from tinca.core.graph import Graph
@@ -27,13 +28,23 @@ class FakeLink:
     mst: bool = False
     sent: list[str] = field(default_factory=list)
     packets: list[bytes] = field(default_factory=list)
+    raw: list[bytes] = field(default_factory=list)
     closed: bool | None = None
+    #: no meta session behind it: the protocol never reads one
+    session: Any = None
+    local_address: tuple[str, str] | None = None
 
     def send_line(self, line: str) -> None:
         self.sent.append(line)
 
     def send_packet(self, packet: bytes) -> None:
         self.packets.append(packet)
+
+    def send_raw_packet(self, data: bytes) -> None:
+        self.raw.append(data)
+
+    def fileno(self) -> int:
+        return -1
 
     def close(self, report: bool) -> None:
         self.closed = report
@@ -64,6 +75,7 @@ class FakeDevice(Device):
 
 class FakeSuite:
     name = "fake"
+    channels = None  # tinc 1.0's packet keys only
 
     def __init__(self) -> None:
         self.answers: list[tuple[str, rq.AnsKey]] = []

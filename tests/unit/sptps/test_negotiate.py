@@ -138,7 +138,7 @@ def test_both_keys_known_gives_sptps_on_both_sides(
     # requests, packets and raw 21 LEN data flow both ways
     assert acceptor.receive_data(dialler.send_request("8")) == [RequestLine("8")]
     assert dialler.receive_data(acceptor.send_request("9")) == [RequestLine("9")]
-    raw = dialler.send_sptps_packet(b"\x01" * 40)  # type: ignore[attr-defined]
+    raw = dialler.send_raw_packet(b"\x01" * 40)  # type: ignore[attr-defined]
     (event,) = acceptor.receive_data(raw)
     assert event.data == b"\x01" * 40  # type: ignore[union-attr]
     assert not dialler.finished and not acceptor.finished  # type: ignore[attr-defined]

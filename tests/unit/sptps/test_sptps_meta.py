@@ -282,7 +282,7 @@ def test_requests_packets_and_raw_packets_both_ways(bytewise: bool) -> None:
     a, b = _pair()
     raw = bytes(range(40)) + b"\n17 3\n"  # raw bytes are never parsed
     wire = a.send_request("8") + a.send_packet(b"\x45" * 60) + a.send_request("10 1 a 198.18.0.1")
-    wire += a.send_sptps_packet(raw) + a.send_request("9") + a.send_packet(b"\n")
+    wire += a.send_raw_packet(raw) + a.send_request("9") + a.send_packet(b"\n")
     assert _feed(b, wire, bytewise) == [
         RequestLine("8"),
         PacketReceived(b"\x45" * 60),
@@ -291,7 +291,7 @@ def test_requests_packets_and_raw_packets_both_ways(bytewise: bool) -> None:
         RequestLine("9"),
         PacketReceived(b"\n"),
     ]
-    back = b.send_request("9") + b.send_sptps_packet(b"\x00" * 3) + b.send_request("8")
+    back = b.send_request("9") + b.send_raw_packet(b"\x00" * 3) + b.send_request("8")
     assert _feed(a, back, bytewise) == [
         RequestLine("9"), SptpsPacketReceived(b"\x00" * 3), RequestLine("8"),
     ]
@@ -328,7 +328,7 @@ def test_bad_send_arguments() -> None:
     with pytest.raises(ValueError):
         a.send_packet(b"x" * 40000)
     with pytest.raises(ValueError):
-        a.send_sptps_packet(b"x" * 40000)
+        a.send_raw_packet(b"x" * 40000)
 
 
 # ---------------------------------------------------------------------------
