@@ -18,6 +18,7 @@ from tinca.core.config.model import Configuration, ConfigWarning, Settings
 from tinca.core.config.variables import Scope
 from tinca.core.errors import ConfigError, PluginError
 from tinca.core.plugin_manager import ENTRY_POINT_GROUP, PluginManager
+from tinca.core.registry import Entry as RegistryEntry
 
 COMMAND_LINE = "command line"
 
@@ -29,6 +30,9 @@ SELECTORS: dict[str, str] = {
     "Cipher": "tinca_register_legacy_ciphers",
     "Digest": "tinca_register_legacy_digests",
     "MTUStrategy": "tinca_register_mtu_strategies",
+    "CipherSuite": "tinca_register_cipher_suites",
+    "Mode": "tinca_register_routing_modes",
+    "PacketPolicy": "tinca_register_packet_policies",
 }
 
 
@@ -141,13 +145,15 @@ def check_selections(manager: PluginManager, config: Configuration) -> None:
                 continue
             registry = manager.registry(hook_name)
             value = settings.get(variable)
-            if value not in registry:
-                raise ConfigError(
-                    f"{variable} = {value}: no installed plugin provides {registry.slot} "
-                    f"{value!r}; installed: {', '.join(registry.names()) or 'none'}",
-                    entry.file,
-                    entry.line,
-                )
+            # A word list (PacketPolicy) selects several entries.
+            for name in value if isinstance(value, tuple) else (value,):
+                if name not in registry:
+                    raise ConfigError(
+                        f"{variable} = {name}: no installed plugin provides {registry.slot} "
+                        f"{name!r}; installed: {', '.join(registry.names()) or 'none'}",
+                        entry.file,
+                        entry.line,
+                    )
         entry = settings.entry("Discovery")
         if entry is not None:
             registry = manager.registry("tinca_register_discovery")
@@ -159,3 +165,27 @@ def check_selections(manager: PluginManager, config: Configuration) -> None:
                         entry.file,
                         entry.line,
                     )
+
+
+def cipher_suite(manager: PluginManager, config: Configuration) -> RegistryEntry:
+    """The registry entry of the cipher suite the node runs.
+
+    ``CipherSuite`` when set (:func:`check_selections` has checked the name);
+    else the first name a ``tinca_default_cipher_suite`` implementation gives.
+    Raises :class:`ConfigError` when nobody names one or the default names a
+    suite nobody registered.
+    """
+    registry = manager.registry("tinca_register_cipher_suites")
+    name = config.lookup("CipherSuite", None)
+    if name is None:
+        name = manager.hook.tinca_default_cipher_suite(config=config)
+        if name is None:
+            raise ConfigError(
+                f"no plugin names a default cipher suite: set CipherSuite to one of "
+                f"{', '.join(registry.names()) or 'none (no cipher suite is installed)'}",
+                config.source,
+            )
+    try:
+        return registry.get(str(name))
+    except PluginError as err:
+        raise ConfigError(f"default cipher suite: {err}", config.source) from None

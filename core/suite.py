@@ -25,13 +25,28 @@ from tinca.core.errors import TincaError
 if TYPE_CHECKING:
     from tinca.core.config.model import Configuration
     from tinca.core.meta.requests import AnsKey, Request
+    from tinca.core.registry import Registry
 
 
-class MetaError(TincaError):
+class SuiteError(TincaError):
+    """Base of the errors a cipher suite raises about a peer's input.
+
+    :attr:`reason` names the kind of fault; the node rate-limits its log
+    lines per peer and reason, so one kind of bad input from a peer does
+    not hide another.
+    """
+
+    #: what kind of fault this is: any value whose ``str()`` is short and
+    #: stable (a string, an enum member); ``None`` (the default): the
+    #: exception's class name stands for it
+    reason: object = None
+
+
+class MetaError(SuiteError):
     """The peer broke the meta protocol or failed authentication."""
 
 
-class PacketError(TincaError):
+class PacketError(SuiteError):
     """A data packet failed authentication, decryption or the replay check."""
 
 
@@ -90,7 +105,10 @@ MetaEvent = Authenticated | RequestLine | PacketReceived | RawPacketReceived | P
 
 
 class MetaSession(Protocol):
-    """A sans-IO meta connection. Bytes in, events and bytes out."""
+    """A sans-IO meta connection. Bytes in, events and bytes out.
+
+    The node uses every member below and nothing else: implement them all.
+    """
 
     def initiate(self) -> bytes:
         """Bytes to send when the TCP connection is established."""
@@ -117,6 +135,38 @@ class MetaSession(Protocol):
         """Bytes carrying one VPN packet over the meta connection."""
         ...
 
+    def send_raw_packet(self, data: bytes) -> bytes:
+        """Bytes carrying ``data`` unprotected by the connection: an already
+        protected datagram of a per-peer channel, with its node IDs (tinc
+        1.1's ``21 LEN``, see :class:`RawPacketReceived`).
+
+        Raises :class:`MetaError` when the connection's protocol cannot
+        carry such data (the node then drops it).
+        """
+        ...
+
+    @property
+    def peer_name(self) -> str | None:
+        """The name the peer gave in its ID line; ``None`` before it came."""
+        ...
+
+    @property
+    def finished(self) -> bool:
+        """The session ended the connection by itself, after sending its last
+        bytes (tinc 1.1's key upgrade): the node closes the connection and
+        dials again at once."""
+        ...
+
+    @property
+    def status_bits(self) -> int:
+        """Bits of tinc's connection status (``CONNECTION_*`` in
+        :mod:`tinca.core.control.records`) that the session's protocol sets on
+        an active connection, for ``dump connections``: tinc 1.0's protocol,
+        which encrypts the stream with the keys of its METAKEY exchange, sets
+        ``CONNECTION_ENCRYPTOUT | CONNECTION_DECRYPTIN``; tinc 1.1's SPTPS
+        sets none."""
+        ...
+
 
 class PacketSealer(Protocol):
     """Protects our packets for one peer under one key."""
@@ -125,12 +175,30 @@ class PacketSealer(Protocol):
         """The UDP payload for ``packet``."""
         ...
 
+    def key_fields(self) -> tuple[int, int, int, int]:
+        """Cipher NID, digest NID, MAC length and compression level of the
+        key, as ANS_KEY carries them (0 for none), for ``dump nodes``."""
+        ...
+
 
 class PacketOpener(Protocol):
     """Checks and unwraps one peer's packets under one key."""
 
+    #: the length of the last packet :meth:`open` returned, before
+    #: decompression (tinc 1.0 measures answered MTU probes with it)
+    last_inner_length: int
+    #: the compression level of packets under this key (0: none)
+    compression: int
+
     def open(self, datagram: bytes) -> bytes:
         """The packet inside ``datagram``; raises :class:`PacketError`."""
+        ...
+
+    def authenticates(self, datagram: bytes) -> bool:
+        """Whether ``datagram`` carries a valid MAC for this key, without
+        changing any state (tinc's ``try_mac``): finds the sender of a
+        datagram from an unknown address. ``False`` when the key's packets
+        carry no MAC."""
         ...
 
 
@@ -163,6 +231,10 @@ class SuiteContext:
 
     ``compression(level)`` returns the codec registered for a compression
     level (``None`` for level 0) and raises for a level nobody provides.
+    ``registry(hook_name)`` is the node's plugin registry filled by that
+    registry hook (``registry("tinca_register_legacy_ciphers")``), so a
+    suite resolves the names its configuration gives (ciphers, digests)
+    through what the loaded plugins registered, not through its own tables.
     """
 
     config: Configuration
@@ -170,6 +242,7 @@ class SuiteContext:
     random: Callable[[int], bytes]
     clock: Callable[[], float]
     compression: Callable[[int], object | None]
+    registry: Callable[[str], Registry]
 
 
 class ChannelStep(Protocol):
@@ -178,12 +251,12 @@ class ChannelStep(Protocol):
     ``requests``: REQ_KEY/ANS_KEY requests to send towards the peer, in order;
     ``done``: not ``None`` when a key exchange finished (its ``initial`` tells
     the first from a re-key); ``error``: the input was refused (the node logs
-    it once per kind).
+    it, rate-limited per peer and :attr:`SuiteError.reason`).
     """
 
     requests: list[Request]
     done: Any
-    error: Exception | None
+    error: SuiteError | None
 
 
 class PeerChannel(Protocol):
@@ -291,6 +364,7 @@ class PeerChannels(Protocol):
 class CipherSuite(Protocol):
     """One protocol family (tinc 1.0 legacy, tinc 1.1 SPTPS)."""
 
+    #: the name the suite is registered under, for log messages
     name: str
     #: tinc 1.1's per-peer channels when the suite has them and they are on
     #: (``None``: every peer uses the legacy packet keys below)
@@ -310,5 +384,25 @@ class CipherSuite(Protocol):
 
         Raises :class:`PacketError` when the peer's parameters are unusable
         (unknown cipher, wrong key length, bogus MAC length or compression).
+        """
+        ...
+
+    def default_mtu_strategy(self, peer_options: int) -> str:
+        """The MTU strategy (a registered name) a peer gets unless configured.
+
+        ``peer_options`` are the option bits the peer announced (its protocol
+        minor in the top byte). Each peer should get the probing of the tinc
+        whose packet protocol the suite runs with it, so its path MTU comes
+        out as that tinc's would. ``MTUStrategy`` in ``hosts/PEER``, then in
+        tinc.conf, win over this answer.
+        """
+        ...
+
+    def reconfigure(self, config: Configuration) -> None:
+        """Use a re-read configuration (SIGHUP).
+
+        Host files may have changed (public keys, per-host settings) and the
+        suite must read them anew from ``config`` from now on; sessions and
+        keys already established stay as they are.
         """
         ...

@@ -22,6 +22,7 @@ from tinca.core.config.values import (
     NodeName,
     Port,
     Proxy,
+    Registered,
     SubnetValue,
     Text,
     Words,
@@ -41,8 +42,9 @@ _IDENTITY = [
     ),
     Variable(
         "Mode",
-        Choice(("router", "switch", "hub")),
-        "Routing: by Subnet (router), by learned MAC address (switch), or to everyone (hub).",
+        Registered(hook="tinca_register_routing_modes"),
+        "Routing mode plugin: by Subnet (router), by learned MAC address (switch), to everyone "
+        "(hub), or a mode another plugin registers.",
         default="router",
         scope=SERVER,
         implemented=True,
@@ -457,18 +459,25 @@ _PROCESS = [
 # tinca's own variables: tinc does not know them; they choose plugins.
 _PLUGINS = [
     Variable(
+        "CipherSuite",
+        Text(),
+        "Cipher suite plugin the node runs (meta protocol and packet keys); unset, the "
+        "installed cipher plugins choose (tinc 1.1's SPTPS, falling back to tinc 1.0's).",
+        scope=SERVER,
+        since="tinca",
+    ),
+    Variable(
         "MTUStrategy",
         Text(),
-        "Path MTU strategy plugin to use, for all peers (tinc.conf) or one peer (hosts/NAME).",
-        default="tinc10",
+        "Path MTU strategy plugin to use, for all peers (tinc.conf) or one peer (hosts/NAME); "
+        "unset, the cipher suite's choice for the peer (tinc 1.0's or tinc 1.1's probing).",
         scope=BOTH,
         since="tinca",
     ),
     Variable(
-        "Discovery",
+        "PacketPolicy",
         Words(),
-        "Discovery plugins to ask for peer addresses, in order.",
-        default=("static",),
+        "Packet policy plugins asked, in order, about every packet routed; any may drop it.",
         scope=SERVER,
         since="tinca",
     ),

@@ -6,7 +6,8 @@ failed round and is capped at ``MaxTimeout`` (net_socket.c: retry_outgoing).
 SIGALRM (``tinca retry``) makes every waiting peer try again at once. As in
 tincd 1.0.36, a successful connection does not reset the delay; a lost
 connection first re-walks the addresses at once, and only a whole failed round
-waits.
+waits. A discovery source that pushes new addresses for a peer that is waiting
+ends the wait (tinca's addition: the addresses it waited to retry changed).
 
 This module holds the schedule only; the shell does the connecting.
 """
@@ -32,12 +33,24 @@ class Outgoing:
     pending: list[tuple] = field(default_factory=list)
     next_attempt: float = 0.0
     connected: bool = False
+    #: a whole round failed and the next one waits for ``next_attempt``
+    backing_off: bool = False
 
     def failed_round(self, now: float, max_timeout: int, min_timeout: int = 0) -> float:
         """Every address failed: schedule the next round; returns its time."""
         self.timeout = min(max(self.timeout + BACKOFF_STEP, min_timeout), max_timeout)
         self.next_attempt = now + self.timeout
+        self.backing_off = True
         return self.next_attempt
+
+    def begin_attempt(self) -> None:
+        """A round starts now: no other may start until it ends."""
+        self.next_attempt = float("inf")
+        self.backing_off = False
+
+    def waiting(self) -> bool:
+        """The peer is not connected and waits out its back-off."""
+        return self.backing_off and not self.connected
 
     def activated(self) -> None:
         """The connection came up (the back-off delay is kept, as tincd does)."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import os
 import socket
@@ -20,10 +19,11 @@ import time
 from collections.abc import Callable
 
 from tinca.core.config.model import Configuration
+from tinca.core.counters import Counters
 from tinca.core.device import Device
-from tinca.core.discovery import Candidate
+from tinca.core.discovery import Discovery
 from tinca.core.errors import ConfigError, PluginError, TincaError
-from tinca.core.events import HostEvent, NodeEvent, SubnetEvent
+from tinca.core.events import HostEvent, NodeEvent, PathWatch, SubnetEvent
 from tinca.core.graph import Graph, GraphUpdate
 from tinca.core.listeners import Listener
 from tinca.core.logs import DEBUG_CONNECTIONS, level_for
@@ -34,11 +34,13 @@ from tinca.core.node.link import MetaLink
 from tinca.core.node.outgoing import Outgoing
 from tinca.core.node.protocol import Lifecycle, MetaProtocol, ProtocolSettings
 from tinca.core.node.state import Peer
+from tinca.core.policy import POLICIES_HOOK, PolicyContext, build_policies
+from tinca.core.route.mode import MODES_HOOK
 from tinca.core.route.router import DEFAULT_MAC, Router
 from tinca.core.route.subnet_table import SubnetTable
-from tinca.core.stack import Stack
+from tinca.core.stack import Stack, cipher_suite
 from tinca.core.subnet import Subnet
-from tinca.core.suite import MetaParams, SuiteContext
+from tinca.core.suite import CipherSuite, MetaParams, SuiteContext
 
 log = logging.getLogger("tinca")
 CONNECTIONS = level_for(DEBUG_CONNECTIONS)
@@ -110,12 +112,12 @@ def device_mac_settings(mode: str, device: Device) -> tuple[bool, bytes]:
     written to it get our interface's MAC as destination, and ARP/ND requests
     from it are answered by the router (linux/device.c, release-1.0.36
     l.95-152: overwrite_mac, then SIOCGIFHWADDR into mymac). The device
-    plugin exposes the address it read as ``mac``; without one, tincd's
+    plugin exposes the address it read as :attr:`Device.mac`; without one, tincd's
     default stays until the first ARP or ND request shows ours.
     """
     overwrite = mode == "router" and device.request.layer == "tap"
-    mac = getattr(device, "mac", None)
-    if overwrite and isinstance(mac, bytes) and len(mac) == len(DEFAULT_MAC):
+    mac = device.mac
+    if overwrite and mac is not None and len(mac) == len(DEFAULT_MAC):
         return True, mac
     return overwrite, DEFAULT_MAC
 
@@ -164,22 +166,26 @@ class NodeRuntime:
         self.max_timeout = int(config.lookup("MaxTimeout"))
         self.key_lifetime = int(config.lookup("KeyExpire"))
         self.key_expires = clock() + self.key_lifetime
-        suites = stack.manager.registry("tinca_register_cipher_suites")
-        # tinc 1.1's suite speaks both protocols and falls back to the legacy
-        # one by itself; without it (blocked, say) the node is a tinc 1.0 one.
-        suite_name = "sptps" if "sptps" in suites else "legacy"
-        self.suite = suites.get(suite_name).value(
-            SuiteContext(config, self.myself, os.urandom, clock, self._compression)
+        # CipherSuite, else the plugins' default (tinc 1.1's suite, which falls
+        # back to the legacy protocol by itself; tinc 1.0's without it).
+        self.suite: CipherSuite = cipher_suite(stack.manager, config).value(
+            SuiteContext(
+                config, self.myself, os.urandom, clock, self._compression, stack.manager.registry
+            )
         )
         self.graph = Graph(self.myself, self.options)
         self.subnets = SubnetTable(self.graph.reachable)
-        mode = str(config.lookup("Mode") or "router").lower()
+        mode = str(config.lookup("Mode")).lower()
         self.mode = mode
         overwrite_mac, mymac = device_mac_settings(mode, device)
+        policy_context = PolicyContext(config, self.myself)
         self.router = Router(
             self.myself,
-            mode,  # type: ignore[arg-type]
+            mode,
             self.subnets,
+            modes=stack.manager.registry(MODES_HOOK),
+            policies=build_policies(stack.manager.registry(POLICIES_HOOK),
+                                    config.lookup("PacketPolicy", None) or (), policy_context),
             forwarding=str(config.lookup("Forwarding") or "internal").lower(),  # type: ignore[arg-type]
             broadcast=str(config.lookup("Broadcast") or "mst").lower(),  # type: ignore[arg-type]
             decrement_ttl=bool(config.lookup("DecrementTTL", None)),
@@ -213,7 +219,13 @@ class NodeRuntime:
             host_settings=self._host_settings,
         )
         self.datapath = DataPath(self.protocol, self.router, device, self._send_datagram, clock)
+        #: the one read-only index over the node's traffic counters
+        self.counters = Counters(self.myself, self.protocol.peers, device, self.datapath.dropped)
+        #: key, path MTU and UDP/TCP changes, reported once each
+        self.path_watch = PathWatch(node_event)
         self.outgoing: dict[str, Outgoing] = {}
+        # Built once per configuration (reconfigure builds them anew).
+        self.discovery = self._build_discovery(stack)
         self.tasks: set[asyncio.Task[None]] = set()
         self.loop: asyncio.AbstractEventLoop | None = None
         self._tick_handle: asyncio.TimerHandle | None = None
@@ -271,7 +283,7 @@ class NodeRuntime:
                 configure_udp(listener.udp, self.options)
             except OSError as err:
                 log.warning("Could not set up path MTU discovery on UDP socket: %s", err)
-            sptps = getattr(self.suite, "channels", None) is not None
+            sptps = self.suite.channels is not None
             try:
                 set_udp_buffers(listener.udp, *udp_buffer_sizes(self.config, sptps))
             except OSError as err:
@@ -280,12 +292,14 @@ class NodeRuntime:
             loop.add_reader(listener.udp.fileno(), self._read_udp, listener.udp)
         if self.device.fileno() is not None:
             loop.add_reader(self.device.fileno(), self._read_device)
+        self.discovery.start()
         for name in self.config.server.get_all("ConnectTo"):
             if name == self.myself:
                 continue
             self._start_outgoing(name)
         self._tick_handle = loop.call_later(TICK, self._tick)
         self._probe_handle = loop.call_later(PROBE_TICK, self._probe_tick)
+        self.fire("tinca_metrics_start", counters=self.counters, node=self.node_event)
 
     def stop(self) -> None:
         """Close every connection (without DEL_EDGE, as tincd at exit)."""
@@ -298,6 +312,7 @@ class NodeRuntime:
             self._probe_handle.cancel()
         for task in list(self.tasks):
             task.cancel()
+        self.discovery.stop()
         for listener in self.listeners:
             loop.remove_reader(listener.tcp.fileno())
             loop.remove_reader(listener.udp.fileno())
@@ -329,7 +344,7 @@ class NodeRuntime:
                 event=SubnetEvent(
                     self.node_event,
                     event.node,
-                    subnet.format() if hasattr(subnet, "format") else str(subnet),
+                    subnet.format(),
                     subnet.weight,
                     host,
                     port,
@@ -350,6 +365,8 @@ class NodeRuntime:
             link.mst = (link.name or "") in update.mst_peers
 
     def _key_arrived(self, peer: Peer) -> None:
+        hook, key_event = self.path_watch.key_arrived(peer.name, peer.sptps)
+        self.fire(hook, event=key_event)
         self.datapath.remember_address(peer)
         strategy = peer.mtu_strategy
         if strategy is None:
@@ -371,10 +388,11 @@ class NodeRuntime:
             discovery = host.get("PMTUDiscovery", None)
         except ConfigError:
             name = pmtu = discovery = None
-        # Unless configured, each peer gets the probing its protocol's tinc
-        # does, so the path MTU comes out as that tinc's would.
-        name = name or self.config.lookup("MTUStrategy", None) or (
-            "tinc11" if peer.sptps else "tinc10"
+        # Unless configured, the suite says which probing the peer gets.
+        name = (
+            name
+            or self.config.lookup("MTUStrategy", None)
+            or self.suite.default_mtu_strategy(peer.options)
         )
         settings = MTUSettings(
             pmtu=pmtu or self.config.lookup("PMTU", None),
@@ -385,12 +403,10 @@ class NodeRuntime:
             ping_timeout=self.ping_timeout,
             local_discovery=bool(self.config.lookup("LocalDiscovery", None)),
             peer=peer.name,
+            peer_minor=rq.option_version(peer.options),
         )
         factory = self.stack.manager.registry("tinca_register_mtu_strategies").get(name).value
-        strategy = factory(settings)
-        if hasattr(strategy, "peer_minor"):
-            strategy.peer_minor = rq.option_version(peer.options)
-        return strategy
+        return factory(settings)
 
     def _peer_mtu(self, name: str) -> int:
         peer = self.protocol.peers.get(name)
@@ -432,7 +448,7 @@ class NodeRuntime:
             return
         if packets:
             self.datapath.from_device(packets)
-            if self.mode == "switch":
+            if self.router.mode.learns_addresses:
                 for subnet in self.router.take_learned():
                     self.protocol.broadcast(rq.AddSubnet(self.protocol.nonce(), self.myself,
                                                          subnet))
@@ -478,16 +494,33 @@ class NodeRuntime:
         if outgoing is None:
             outgoing = self.outgoing[name] = Outgoing(name)
         outgoing.connected = False
-        outgoing.next_attempt = self.clock()
+        # The round runs now; the one-second housekeeping must not start a
+        # second one while this one still waits for a slow address.
+        outgoing.begin_attempt()
         self._spawn(self._connect(outgoing))
 
-    def _candidates(self, name: str) -> list[Candidate]:
-        methods = self.config.lookup("Discovery") or ("static",)
-        registry = self.stack.manager.registry("tinca_register_discovery")
-        found: list[Candidate] = []
-        for method in methods:
-            found.extend(registry.get(method).value(self.config).candidates(name))
-        return found
+    def _build_discovery(self, stack: Stack) -> Discovery:
+        """The sources ``Discovery`` lists, built from ``stack``'s plugins."""
+        return Discovery(
+            stack.manager.registry("tinca_register_discovery"),
+            stack.config,
+            # the declared default (the discovery plugin's) when unset; none
+            # at all when no plugin declares the variable
+            stack.config.lookup("Discovery") or (),
+            self._discovered,
+        )
+
+    def _discovered(self, name: str) -> None:
+        """A source pushed addresses for ``name``: a connection waiting out its
+        back-off tries them now rather than when the delay is over."""
+        outgoing = self.outgoing.get(name)
+        if outgoing is None or not outgoing.waiting() or self.loop is None:
+            return
+        if self.loop.is_closed():
+            return
+        log.log(CONNECTIONS, "New addresses for %s, retrying now", name)
+        outgoing.begin_attempt()
+        self._spawn(self._connect(outgoing))
 
     def _bind_address(self, family: int) -> tuple | None:
         """tincd binds outgoing sockets to its listening address when it has
@@ -502,7 +535,7 @@ class NodeRuntime:
         """Start a round: every address of every candidate, in order."""
         assert self.loop is not None
         outgoing.pending = []
-        candidates = self._candidates(outgoing.name)
+        candidates = await self.discovery.candidates(outgoing.name)
         if not candidates:
             log.error("No address specified for %s", outgoing.name)
         for candidate in candidates:
@@ -595,14 +628,14 @@ class NodeRuntime:
         for outgoing in self.outgoing.values():
             if outgoing.name in active or outgoing.next_attempt > now:
                 continue
-            outgoing.next_attempt = float("inf")  # until this attempt finishes
+            outgoing.begin_attempt()  # no other until this one finishes
             self._spawn(self._connect(outgoing))
         if self._last_check + self.ping_timeout > now:
             return
         self._last_check = now
         self._check_links(now)
         self.protocol.past.age(now)
-        if self.mode == "switch":
+        if self.router.mode.learns_addresses:
             for subnet in self.router.expire(now):
                 self.protocol.broadcast(rq.DelSubnet(self.protocol.nonce(), self.myself, subnet))
         if self.key_expires <= now:
@@ -631,6 +664,9 @@ class NodeRuntime:
                 self.datapath.send_channel_probes(peer, sizes)
             elif sizes:
                 self.datapath.send_probes(peer, sizes)
+        # Replies change the strategies between ticks: report what moved since.
+        for hook, path_event in self.path_watch.observe_peers(self.protocol.peers.values()):
+            self.fire(hook, event=path_event)
 
     def _check_links(self, now: float) -> None:
         """tincd's check_dead_connections."""
@@ -647,7 +683,7 @@ class NodeRuntime:
                 elif link.last_ping_time + self.ping_interval <= now:
                     self.protocol.send_ping(link)
             else:
-                who = link.name or getattr(link.session, "peer_name", None) or "unknown"
+                who = link.name or link.session.peer_name or "unknown"
                 log.log(CONNECTIONS, "Timeout from %s (%s) during authentication",
                         who, link.address[0])
                 link.close(report=False)
@@ -661,9 +697,12 @@ class NodeRuntime:
         self.stack = stack
         self.config = stack.config
         # Host files may have changed (keys, addresses): read them anew.
-        for suite in (self.suite, getattr(self.suite, "legacy", None)):
-            if suite is not None:
-                suite.context = dataclasses.replace(suite.context, config=stack.config)
+        self.suite.reconfigure(stack.config)
+        # Discovery sources are built per configuration: replace them.
+        self.discovery.stop()
+        self.discovery = self._build_discovery(stack)
+        if self.loop is not None:
+            self.discovery.start()
         wanted = {n for n in stack.config.server.get_all("ConnectTo") if n != self.myself}
         for name in wanted - set(self.outgoing):
             self._start_outgoing(name)

@@ -19,4 +19,4 @@ def tinca_config_variables() -> list[Variable]:
 @hookimpl
 def tinca_register_discovery(register: Register) -> None:
     """Offer ``static``: addresses from ``Address`` lines in host files."""
-    register("static", StaticDiscovery, doc="Address lines in hosts/NAME")
+    register(StaticDiscovery.name, StaticDiscovery, doc="Address lines in hosts/NAME")

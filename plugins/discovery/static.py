@@ -2,27 +2,27 @@
 
 For each ``Address = HOST [PORT]`` line in ``hosts/PEER``, in file order, it
 offers ``HOST`` with ``PORT``, or else the peer's ``Port`` (default 655), as
-tincd does.
+tincd does. Host files are read when asked, so an edited file counts from the
+next dial; it never pushes.
 """
 
 from __future__ import annotations
 
-from tinca.core.config.model import Configuration
-from tinca.core.discovery import Candidate
+from tinca.core.discovery import Candidate, DiscoveryContext, DiscoverySource
 from tinca.core.errors import ConfigError
 
 DEFAULT_PORT = "655"
 
 
-class StaticDiscovery:
+class StaticDiscovery(DiscoverySource):
     """Candidates from ``Address`` lines in host files."""
 
     name = "static"
 
-    def __init__(self, config: Configuration) -> None:
-        self.config = config
+    def __init__(self, context: DiscoveryContext) -> None:
+        self.config = context.config
 
-    def candidates(self, peer: str) -> list[Candidate]:
+    def addresses(self, peer: str) -> list[Candidate]:
         """Every ``Address`` of ``peer``; none when it has no host file."""
         try:
             host = self.config.host(peer)
@@ -33,3 +33,7 @@ class StaticDiscovery:
             Candidate(address, port or default_port, self.name)
             for address, port in host.get_all("Address")
         ]
+
+    async def candidates(self, peer: str) -> list[Candidate]:
+        """:meth:`addresses`: reading a host file needs no waiting."""
+        return self.addresses(peer)

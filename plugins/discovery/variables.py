@@ -8,11 +8,19 @@ says so and ``default`` is the 1.0.36 one (or 1.1's for 1.1-only variables).
 
 from __future__ import annotations
 
-from tinca.core.config.values import Bool, HostPort, Integer, NodeName
+from tinca.core.config.values import Bool, HostPort, Integer, NodeName, Words
 from tinca.core.config.variables import Scope, Variable
 
 #: every variable the discovery plugins declare
 VARIABLES: list[Variable] = [
+    Variable(
+        "Discovery",
+        Words(),
+        "Discovery methods to ask for peer addresses, in order (static: Address lines).",
+        default=("static",),
+        scope=Scope.SERVER,
+        since="tinca",
+    ),
     Variable(
         "ConnectTo",
         NodeName(),

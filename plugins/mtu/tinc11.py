@@ -76,6 +76,7 @@ from dataclasses import dataclass
 
 from tinca.core.errors import TincaError
 from tinca.core.logs import DEBUG_TRAFFIC, level_for
+from tinca.core.meta.requests import PROT_MINOR_11
 from tinca.core.mtu import MTU, MTUSettings, MTUStrategy
 
 log = logging.getLogger(__name__)
@@ -282,8 +283,9 @@ class Tinc11Probing(MTUStrategy):
     on). The keywords are tinc 1.1's server settings ``UDPDiscovery``,
     ``UDPDiscoveryInterval``, ``UDPDiscoveryKeepaliveInterval`` and
     ``UDPDiscoveryTimeout``, plus: ``peer_minor``, the peer's protocol minor
-    version; ``system_maxmtu``, a callable giving the upper bound at the start
-    of each discovery (see :func:`initial_maxmtu`; default 1518, as tinc where
+    version (default ``settings.peer_minor``, else tinc 1.1's 7);
+    ``system_maxmtu``, a callable giving the upper bound at the start of each
+    discovery (see :func:`initial_maxmtu`; default 1518, as tinc where
     ``IP_MTU`` is unknown); ``schedule`` (:data:`TINC_1_1`); ``on_demand``
     (see the module docstring); ``peer``, a name for log messages.
     """
@@ -296,7 +298,7 @@ class Tinc11Probing(MTUStrategy):
         udp_discovery_interval: int = UDP_DISCOVERY_INTERVAL,
         udp_keepalive_interval: int = UDP_KEEPALIVE_INTERVAL,
         udp_discovery_timeout: int = UDP_DISCOVERY_TIMEOUT,
-        peer_minor: int = 7,
+        peer_minor: int | None = None,
         system_maxmtu: Callable[[], int] | None = None,
         schedule: ProbeSchedule = TINC_1_1,
         on_demand: bool = False,
@@ -315,6 +317,8 @@ class Tinc11Probing(MTUStrategy):
         self.udp_discovery_interval = udp_discovery_interval
         self.udp_keepalive_interval = udp_keepalive_interval
         self.udp_discovery_timeout = udp_discovery_timeout
+        if peer_minor is None:
+            peer_minor = PROT_MINOR_11 if settings.peer_minor is None else settings.peer_minor
         self.peer_minor = peer_minor
         self.schedule = schedule
         self.on_demand = on_demand

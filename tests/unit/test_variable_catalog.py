@@ -95,7 +95,7 @@ TABLE_1_1 = {
 }  # fmt: skip
 
 # tinca's own plugin-selection variables
-TINCA_OWN = ["MTUStrategy", "Discovery", "LoadPlugin", "BlockPlugin"]
+TINCA_OWN = ["CipherSuite", "PacketPolicy", "MTUStrategy", "Discovery", "LoadPlugin", "BlockPlugin"]
 
 TINC_NAMES = sorted({*MAN_1_0, *CODE_1_0, *MAN_1_1, *CODE_1_1_ONLY, *TABLE_1_1}, key=str.lower)
 ALL_NAMES = [*TINC_NAMES, *TINCA_OWN]
@@ -103,6 +103,7 @@ ALL_NAMES = [*TINC_NAMES, *TINCA_OWN]
 IMPLEMENTED = {
     "Name", "Port", "DeviceType", "Device", "Interface", "AddressFamily",
     "BindToAddress", "ListenAddress", "MTUStrategy", "Discovery", "LoadPlugin", "BlockPlugin",
+    "CipherSuite", "PacketPolicy",
     # the node (tinc 1.0 protocol, graph, routing, data path)
     "Address", "Broadcast", "Cipher", "ClampMSS", "Compression", "ConnectTo", "DecrementTTL",
     "Digest", "DirectOnly", "Forwarding", "IndirectData", "KeyExpire", "MACExpire", "MACLength",
@@ -272,7 +273,8 @@ INTEROP_DEFAULTS = {
     "ExperimentalProtocol": None,  # 1.1 net_setup.c:797: on iff an Ed25519 key is readable
     "Sandbox": None,  # 1.1 tincd.c:350: normal only where supported, else off
     "DeviceType": None,
-    "MTUStrategy": "tinc10",
+    "MTUStrategy": None,  # the cipher suite names one per peer (test_suite_selection)
+    "CipherSuite": None,  # the cipher plugins name the default (test_suite_selection)
     "Discovery": ("static",),
 }
 

@@ -5,6 +5,7 @@ Registered through the ``tinca`` entry point group like any third-party plugin.
 
 from __future__ import annotations
 
+from tinca.core.config.model import Configuration
 from tinca.core.config.variables import Variable
 from tinca.core.hookspecs import Register
 from tinca.core.markers import hookimpl
@@ -29,6 +30,12 @@ def tinca_register_key_generators(register: Register) -> None:
 def tinca_register_cipher_suites(register: Register) -> None:
     """Offer ``legacy``: tinc 1.0's protocol 17.0 (RSA, EVP cipher and digest)."""
     register("legacy", LegacySuite, doc="tinc 1.0 protocol 17.0: RSA meta auth, EVP packets")
+
+
+@hookimpl(trylast=True)
+def tinca_default_cipher_suite(config: Configuration) -> str | None:
+    """``legacy`` when no other plugin names a default (tinc 1.0's only protocol)."""
+    return "legacy"
 
 
 @hookimpl

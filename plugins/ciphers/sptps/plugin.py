@@ -5,6 +5,7 @@ Registered through the ``tinca`` entry point group like any third-party plugin.
 
 from __future__ import annotations
 
+from tinca.core.config.model import Configuration
 from tinca.core.config.variables import Variable
 from tinca.core.hookspecs import Register
 from tinca.core.markers import hookimpl
@@ -21,6 +22,13 @@ def tinca_register_cipher_suites(register: Register) -> None:
         make_suite,
         doc="tinc 1.1 protocol 17.7: SPTPS with Ed25519 keys, legacy protocol for older peers",
     )
+
+
+@hookimpl(tryfirst=True)
+def tinca_default_cipher_suite(config: Configuration) -> str | None:
+    """``sptps`` unless told otherwise: tinc 1.1's default, which falls back to
+    the legacy protocol per peer and altogether without an Ed25519 key."""
+    return "sptps"
 
 
 @hookimpl

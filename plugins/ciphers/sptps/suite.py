@@ -15,12 +15,13 @@ can be read; at least one of the two must be.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
 from tinca.core.config.model import Configuration
 from tinca.core.errors import ConfigError, KeyFileError, TincaError
-from tinca.core.meta.requests import AnsKey, ReqKey, Request
+from tinca.core.meta.requests import AnsKey, ReqKey, Request, option_version
 from tinca.core.suite import (
     KeyOffer,
     MetaError,
@@ -29,6 +30,7 @@ from tinca.core.suite import (
     PacketSealer,
     SuiteContext,
 )
+from tinca.plugins.ciphers.legacy.suite import DEFAULT_MTU_STRATEGY as LEGACY_MTU_STRATEGY
 from tinca.plugins.ciphers.legacy.suite import LegacySuite, host_options, host_weight
 from tinca.plugins.ciphers.sptps.channel import SptpsChannel, packet_from_request
 from tinca.plugins.ciphers.sptps.ed25519_keys import (
@@ -55,6 +57,11 @@ log = logging.getLogger("tinca")
 
 PRIVATE_KEY_FILE = "ed25519_key.priv"
 """Our Ed25519 private key's default file in the configuration directory."""
+DEFAULT_MTU_STRATEGY = "tinc11"
+"""The MTU strategy an SPTPS peer gets unless configured (tinc 1.1's probing)."""
+SPTPS_MIN_MINOR = 2
+"""tinc 1.1 runs SPTPS packets with a node whose options carry this minor or
+more (graph.c, check_reachability)."""
 
 
 def make_suite(context: SuiteContext) -> SptpsSuite | LegacySuite:
@@ -242,6 +249,23 @@ class SptpsSuite:
     def accept_key_answer(self, peer: str, answer: AnsKey) -> PacketSealer:
         """The sealer from a legacy peer's ANS_KEY."""
         return self._legacy().accept_key_answer(peer, answer)
+
+    # ------------------------------------------------------------------ node
+
+    def default_mtu_strategy(self, peer_options: int) -> str:
+        """``tinc11`` for a peer we run a channel with (minor 2 or more, as
+        tinc 1.1's check_reachability decides), else the legacy suite's."""
+        if option_version(peer_options) >= SPTPS_MIN_MINOR:
+            return DEFAULT_MTU_STRATEGY
+        return LEGACY_MTU_STRATEGY
+
+    def reconfigure(self, config: Configuration) -> None:
+        """SIGHUP: read peers' public keys and host settings from ``config``
+        from now on; keys learned through ANS_PUBKEY are kept (they were
+        also appended to the host files)."""
+        self.context = dataclasses.replace(self.context, config=config)
+        if self.legacy is not None:
+            self.legacy.reconfigure(config)
 
 
 __all__ = ["PRIVATE_KEY_FILE", "SptpsSuite", "make_suite"]

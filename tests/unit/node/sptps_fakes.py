@@ -52,9 +52,14 @@ MY_OPTIONS = rq.OPTION_PMTU_DISCOVERY | rq.OPTION_CLAMP_MSS
 UDP_PORT = 655
 
 @functools.cache
+def plugin_manager() -> PluginManager:
+    """The installed plugins, as a node loads them (built once)."""
+    return PluginManager()
+
+
 def variable_table() -> VariableTable:
-    """Every declared variable, the sptps plugin's included (built once)."""
-    return PluginManager().variables
+    """Every declared variable, the sptps plugin's included."""
+    return plugin_manager().variables
 
 
 # ---------------------------------------------------------------------------
@@ -146,7 +151,14 @@ def suite_context(confbase: Path, clock: Callable[[], float]) -> SuiteContext:
     """What the node hands a suite factory, for the configuration in ``confbase``."""
     config: Configuration = load_configuration(confbase, variable_table())
     name = config.name or ""
-    return SuiteContext(config, name, counter_random(name.encode()), clock, compression)
+    return SuiteContext(
+        config,
+        name,
+        counter_random(name.encode()),
+        clock,
+        compression,
+        plugin_manager().registry,
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -199,21 +211,17 @@ class UdpState(MTUStrategy):
 
 @dataclass
 class WireLink(FakeLink):
-    """One end of a meta connection (the Link protocol plus ``send_raw_packet``).
+    """One end of a meta connection.
 
     Everything sent is kept (``sent``, ``packets``, ``raw``); :class:`Net`
     delivers what lies beyond each list's cursor to the other end.
     """
 
-    raw: list[bytes] = field(default_factory=list)
     #: lines matching this are sent but never delivered (a peer that is silent)
     drop: Callable[[str], bool] = lambda line: False
     #: while set, nothing sent on this link is delivered (it stays queued)
     paused: bool = False
     cursor: list[int] = field(default_factory=lambda: [0, 0, 0])
-
-    def send_raw_packet(self, data: bytes) -> None:
-        self.raw.append(data)
 
 
 class Node:
