@@ -279,3 +279,24 @@ class Proxy(ValueType):
             return f"exec {value.command}"
         fields = (value.host, value.port, value.user, value.password)
         return " ".join([value.kind, *(f for f in fields if f is not None)])
+
+
+@dataclass(frozen=True)
+class Registered(Choice):
+    """The name of an entry that plugins register through registry hook
+    ``hook`` (``Mode``: a routing mode), case-insensitive.
+
+    The plugin manager fills ``options`` with the registered names when it
+    builds its variable table, so an unregistered name is a bad value like
+    any bad choice. Unfilled, any non-empty word passes, lower-cased, and
+    :func:`tinca.core.stack.check_selections` checks it.
+    """
+
+    hook: str = ""
+
+    def parse(self, text: str) -> str:
+        if self.options:
+            return super().parse(text)
+        if not text:
+            raise ValueError("empty value")
+        return text.lower()

@@ -1,9 +1,10 @@
 """Where a packet goes: tincd 1.0.36's ``route()`` (``route.c``) without I/O.
 
-:meth:`Router.route` takes the name of the node a packet came from (our own
+:attr:`Router.route` takes the name of the node a packet came from (our own
 name for packets read from the device) and the packet as an Ethernet frame
 (tincd's internal and wire format, also in router mode; see
-:mod:`tinca.core.route.packet`), and returns a :data:`Decision`:
+:mod:`tinca.core.route.packet`), and returns a decision
+(:mod:`tinca.core.route.decisions`):
 
 - :class:`ToNode` — send the packet to that node (the node layer picks the
   hop: ``via`` for UDP, ``nexthop`` for TCP);
@@ -19,20 +20,22 @@ MSS clamped, destination MAC overwritten); send it as it is after the call.
 Common decisions are preallocated, so routing a packet allocates little
 beyond the subnet lookup's key.
 
-Routing depends on the latest graph (:meth:`Router.set_routes`), the subnet
-table, each node's path MTU (the ``mtu`` callable: tincd's ``n->mtu``, a frame
-size including the 14-byte Ethernet header) and the settings tincd reads at
-start: ``Mode``, ``Forwarding``, ``Broadcast``, ``DecrementTTL``,
+What decides is the routing mode (tinc's ``Mode``), a plugin
+(:mod:`tinca.core.route.mode`): tinc's router, switch and hub modes are the
+default routing plugin's. The :class:`Router` holds what every mode shares
+and binds the mode's ``route`` as its own at construction, so a packet costs
+one call into the mode. It holds the latest graph (:meth:`Router.set_routes`),
+the subnet table, each node's path MTU (the ``mtu`` callable: tincd's
+``n->mtu``, a frame size including the 14-byte Ethernet header), the settings
+tincd reads at start — ``Forwarding``, ``Broadcast``, ``DecrementTTL``,
 ``DirectOnly``, ``TunnelServer`` (broadcasts are not forwarded), ``MACExpire``
-and whether the device is a tap in router mode (``overwrite_mac``).
+and whether the device is a tap in router mode (``overwrite_mac``) — and the
+decision helpers the modes build on (ICMP errors, TTL, MSS clamping,
+fragmentation, broadcasts). ``Forwarding = kernel`` (packets from peers go to
+our device unrouted) and the packet policies (:mod:`tinca.core.policy`) wrap
+the mode's ``route`` here, only when configured.
 ``StrictSubnets`` does not affect routing (it filters ADD_SUBNET).
 ``PriorityInheritance`` is left to the sender (the TOS byte is in the packet).
-
-In switch mode, source MAC addresses of packets from our device are learned
-as our subnets: new ones are added to the subnet table and queued for
-:meth:`Router.take_learned` (the node announces them with ADD_SUBNET and runs
-subnet-up); :meth:`Router.expire` removes those not seen for ``MACExpire``
-seconds (the node sends DEL_SUBNET and runs subnet-down).
 
 Differences from tincd, all in corner cases: where tincd would read beyond
 the end of a short packet inside its fixed buffer, bytes past the end read as
@@ -43,40 +46,51 @@ replaced by one that never disagrees with a fresh lookup.
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from tinca.core.graph import OPTION_CLAMP_MSS, UNREACHABLE, GraphUpdate, Route
 from tinca.core.mtu import MTU
+from tinca.core.registry import Registry
+from tinca.core.route.decisions import (
+    DROP_BAD_FRAGMENT,
+    DROP_BAD_REQUEST,
+    DROP_FROM_PEER,
+    DROP_LOOPING_BACK,
+    DROP_NOT_DIRECT,
+    DROP_NOT_FORWARDING,
+    DROP_OWN_TARGET,
+    DROP_RATE_LIMITED,
+    DROP_ROUTING_LOOP,
+    DROP_TOO_SHORT,
+    DROP_TTL,
+    DROP_UNKNOWN_TARGET,
+    DROP_UNKNOWN_TYPE,
+    DROP_UNREACHABLE,
+    TO_DEVICE,
+    Broadcast,
+    Decision,
+    Drop,
+    Fragments,
+    Reply,
+    ToDevice,
+    ToNode,
+)
 from tinca.core.route.icmp import ipv4_unreachable, ipv6_unreachable
+from tinca.core.route.mode import MODES_HOOK, RoutingMode, UnknownModeError
 from tinca.core.route.mss import clamp_mss
 from tinca.core.route.packet import (
-    ARP_SIZE,
-    ARPHRD_ETHER,
-    ARPOP_REPLY,
-    ARPOP_REQUEST,
     ETH_ALEN,
     ETH_P_8021Q,
-    ETH_P_ARP,
     ETH_P_IP,
     ETH_P_IPV6,
     ETHER_SIZE,
-    ICMP6_DST_UNREACH,
-    ICMP6_DST_UNREACH_ADDR,
-    ICMP6_DST_UNREACH_ADMIN,
-    ICMP6_DST_UNREACH_NOROUTE,
-    ICMP6_PACKET_TOO_BIG,
-    ICMP6_SIZE,
     ICMP6_TIME_EXCEED_TRANSIT,
     ICMP6_TIME_EXCEEDED,
-    ICMP_DEST_UNREACH,
     ICMP_EXC_TTL,
-    ICMP_FRAG_NEEDED,
-    ICMP_NET_ANO,
-    ICMP_NET_UNKNOWN,
-    ICMP_NET_UNREACH,
     ICMP_TIME_EXCEEDED,
     IP6_SIZE,
     IP_MF,
@@ -84,12 +98,6 @@ from tinca.core.route.packet import (
     IP_SIZE,
     IPPROTO_ICMP,
     IPPROTO_ICMPV6,
-    ND_NEIGHBOR_ADVERT,
-    ND_NEIGHBOR_SOLICIT,
-    ND_OPT_HDR_SIZE,
-    ND_OPT_SOURCE_LINKADDR,
-    ND_OPT_TARGET_LINKADDR,
-    NS_SIZE,
     VLAN_TAG_SIZE,
     MalformedPacket,
     inet_checksum,
@@ -97,7 +105,44 @@ from tinca.core.route.packet import (
 from tinca.core.route.subnet_table import SubnetTable
 from tinca.core.subnet import Subnet
 
-Mode = Literal["router", "switch", "hub"]
+if TYPE_CHECKING:
+    from tinca.core.policy import NamedPolicy
+
+# The decisions are re-exported: modes and tests find them next to the router.
+__all__ = [
+    "DEFAULT_MAC",
+    "DEFAULT_MAC_EXPIRE",
+    "DROP_BAD_FRAGMENT",
+    "DROP_BAD_REQUEST",
+    "DROP_FROM_PEER",
+    "DROP_LOOPING_BACK",
+    "DROP_NOT_DIRECT",
+    "DROP_NOT_FORWARDING",
+    "DROP_OWN_TARGET",
+    "DROP_RATE_LIMITED",
+    "DROP_ROUTING_LOOP",
+    "DROP_TOO_SHORT",
+    "DROP_TTL",
+    "DROP_UNKNOWN_TARGET",
+    "DROP_UNKNOWN_TYPE",
+    "DROP_UNREACHABLE",
+    "ICMP_RATE",
+    "MIN_MTU_IPV4",
+    "MIN_MTU_IPV6",
+    "TO_DEVICE",
+    "Broadcast",
+    "BroadcastMode",
+    "Decision",
+    "Drop",
+    "Forwarding",
+    "Fragments",
+    "Reply",
+    "Router",
+    "RoutingModeFactory",
+    "ToDevice",
+    "ToNode",
+]
+
 Forwarding = Literal["off", "internal", "kernel"]
 BroadcastMode = Literal["no", "mst", "direct"]
 
@@ -107,93 +152,19 @@ DEFAULT_MAC_EXPIRE = 600
 """Seconds a learned MAC address lives without traffic (``MACExpire``)."""
 ICMP_RATE = 3
 """ICMP errors tincd sends per second at most, IPv4 and IPv6 together."""
-LEARNED_MAC_WEIGHT = 10
-"""Weight of MAC subnets learned from our device (``learn_mac``)."""
 
-# The smallest path MTUs tincd assumes when deciding a packet is too big: IPv4
-# must carry 576-byte datagrams, IPv6 1280-byte ones (plus 14 for Ethernet).
-_MIN_MTU_IPV4 = 590
-_MIN_MTU_IPV6 = 1294
-_IP_MIN_DATAGRAM = 576
-_IP6_MIN_MTU = 1280
-
-
-# --- decisions ----------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ToNode:
-    """Send the (possibly modified) packet to node ``name``."""
-
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class ToDevice:
-    """Write the (possibly modified) packet to our device."""
-
-
-@dataclass(frozen=True, slots=True)
-class Broadcast:
-    """Send copies to each of ``nodes`` (our MST or direct neighbours), and
-    to our device when ``to_device``."""
-
-    nodes: tuple[str, ...]
-    to_device: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """Send ``packet``, built by the router, to node ``to`` (our device when
-    ``to`` is our own name). The original packet is dropped."""
-
-    to: str
-    packet: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Fragments:
-    """Send these IPv4 fragments to node ``to`` instead of the packet."""
-
-    to: str
-    packets: tuple[bytes, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Drop:
-    """Nothing to send; ``reason`` says why (stable text, for counters)."""
-
-    reason: str
-
-
-Decision = ToNode | ToDevice | Broadcast | Reply | Fragments | Drop
-
-TO_DEVICE = ToDevice()
-
-DROP_TOO_SHORT = Drop("too short")
-DROP_UNKNOWN_TYPE = Drop("unknown ethertype")
-DROP_LOOPING_BACK = Drop("looping back to its source")
-DROP_ROUTING_LOOP = Drop("routing loop")
-DROP_RATE_LIMITED = Drop("ICMP rate limit")
-DROP_NOT_FORWARDING = Drop("forwarding off")
-DROP_NOT_DIRECT = Drop("not direct")
-DROP_UNREACHABLE = Drop("owner unreachable")
-DROP_TTL = Drop("TTL expired")
-DROP_BAD_FRAGMENT = Drop("cannot fragment")
-DROP_FROM_PEER = Drop("ARP or ND from a peer in router mode")
-DROP_BAD_REQUEST = Drop("malformed ARP or ND request")
-DROP_UNKNOWN_TARGET = Drop("ARP or ND for an unknown address")
-DROP_OWN_TARGET = Drop("ARP or ND for our own address")
-
-
-# --- the router -----------------------------------------------------------------
+MIN_MTU_IPV4 = 590
+"""The smallest path MTU tincd assumes when deciding an IPv4 packet is too
+big: IPv4 must carry 576-byte datagrams (plus 14 for Ethernet)."""
+MIN_MTU_IPV6 = 1294
+"""The same for IPv6: 1280-byte packets plus 14 for Ethernet."""
 
 
 @dataclass(frozen=True, slots=True)
 class _IcmpFamily:
     """Where IPv4 and IPv6 differ when building an ICMP error."""
 
-    build: Callable[..., bytes]
+    build: Callable[..., bytearray]
     time_exceeded: int
     source_offset: int  # of the sender's address in the IP header
     address_size: int
@@ -207,22 +178,77 @@ def _default_mtu(name: str) -> int:
     return MTU
 
 
+RoutingModeFactory = Callable[["Router"], RoutingMode]
+"""What a routing-mode plugin registers: builds the mode for one router."""
+
+RouteFunction = Callable[[str, bytearray], Decision]
+"""``route(source, packet) -> Decision``: a mode's route, maybe wrapped."""
+
+
+@functools.cache
+def installed_modes() -> Registry:
+    """The routing modes of the installed plugins (entry points, none blocked).
+
+    For a :class:`Router` built outside a node from a mode name alone; a node
+    passes its own stack's registry instead.
+    """
+    from tinca.core.plugin_manager import PluginManager
+
+    return PluginManager().registry(MODES_HOOK)
+
+
+def mode_factory(mode: str | RoutingModeFactory, modes: Registry | None = None
+                 ) -> RoutingModeFactory:
+    """The factory for ``mode``: a registered name (any case) looked up in
+    ``modes`` (default: :func:`installed_modes`), or a factory as it is.
+
+    An unknown name is an :class:`~tinca.core.route.mode.UnknownModeError`
+    (a ``ValueError``) that lists the registered modes.
+    """
+    if not isinstance(mode, str):
+        return mode
+    registry = modes if modes is not None else installed_modes()
+    if mode not in registry:
+        raise UnknownModeError(
+            f"unknown routing mode {mode!r}; installed: {', '.join(registry.names()) or 'none'}")
+    factory: RoutingModeFactory = registry.get(mode).value
+    return factory
+
+
 class Router:
     """tincd 1.0.36's packet routing for node ``myself``; see the module.
 
+    ``mode`` is a routing mode's registered name (any case), looked up in
+    ``modes`` (by default the installed plugins' modes), or a
+    :data:`RoutingModeFactory`; an unknown name is a ``ValueError``.
+    ``policies`` are the packet policies to consult, in order, for every
+    routed packet (none: no cost).
     ``mtu(name)`` is the current path MTU to a node (a frame size);
     ``options`` are our own option bits (``OPTION_CLAMP_MSS`` matters);
     ``local_address(sender)`` returns our address towards ``sender`` (4 or 16
     bytes) for "time exceeded" replies, or ``None`` to answer from the
     packet's destination.
+
+    The settings are fixed at construction. Attributes without a leading
+    underscore are what a routing mode may read (and ``mymac``, which router
+    mode updates from ARP and ND requests); the methods below
+    :meth:`roamed` are the helpers modes build their decisions with.
     """
+
+    route: RouteFunction
+    """``route(source, packet)``: decide what to do with ``packet`` from
+    ``source``; never raises on packet contents. The mode's
+    :meth:`~tinca.core.route.mode.RoutingMode.route`, bound at construction
+    (wrapped only for ``Forwarding = kernel`` and packet policies)."""
 
     def __init__(
         self,
         myself: str,
-        mode: Mode = "router",
+        mode: str | RoutingModeFactory,
         subnets: SubnetTable | None = None,
         *,
+        modes: Registry | None = None,
+        policies: Sequence[NamedPolicy] = (),
         forwarding: Forwarding = "internal",
         broadcast: BroadcastMode = "mst",
         decrement_ttl: bool = False,
@@ -236,8 +262,7 @@ class Router:
         clock: Callable[[], float] = time.monotonic,
         local_address: Callable[[bytes], bytes | None] | None = None,
     ) -> None:
-        if mode not in ("router", "switch", "hub"):
-            raise ValueError(f"unknown routing mode {mode!r}")
+        factory = mode_factory(mode, modes)
         if forwarding not in ("off", "internal", "kernel"):
             raise ValueError(f"unknown forwarding mode {forwarding!r}")
         if broadcast not in ("no", "mst", "direct"):
@@ -245,7 +270,6 @@ class Router:
         if len(mymac) != ETH_ALEN:
             raise ValueError("a MAC address is 6 bytes")
         self.myself = myself
-        self.mode = mode
         self.subnets = subnets if subnets is not None else SubnetTable()
         self.forwarding = forwarding
         self.broadcast = broadcast
@@ -255,21 +279,70 @@ class Router:
         self.overwrite_mac = overwrite_mac
         #: the MAC our device uses; learned from ARP/ND requests with overwrite_mac
         self.mymac = bytes(mymac)
+        #: seconds a learned address lives without traffic (``MACExpire``)
         self.mac_expire = mac_expire
         self.options = options
-        self._mtu = mtu
-        self._clock = clock
+        #: ``mtu(name)``: the path MTU to a node, a frame size
+        self.mtu = mtu
+        self.clock = clock
         self._local_address = local_address
-        self._routes: Mapping[str, Route] = {
+        #: the latest routes by node name, our own included
+        self.routes: Mapping[str, Route] = {
             myself: Route(True, myself, myself, 0, False, None, options, None)}
-        self._mst_peers: frozenset[str] = frozenset()
+        #: our neighbours on the minimum spanning tree
+        self.mst_peers: frozenset[str] = frozenset()
         self._to_node: dict[str, ToNode] = {}
         self._broadcasts: dict[str, Broadcast] = {}
         self._rate_second: int | None = None
         self._rate_count = 0
-        #: learned MAC subnets of ours -> when they expire
-        self._expiry: dict[Subnet, float] = {}
-        self._learned: list[Subnet] = []
+        #: the routing mode deciding for this router
+        self.mode: RoutingMode = factory(self)
+        route: RouteFunction = self.mode.route
+        if forwarding == "kernel":
+            route = self._kernel_forwarding(route)
+        if policies:
+            route = self._filtered(route, policies)
+        self.route = route
+
+    def _kernel_forwarding(self, route: RouteFunction) -> RouteFunction:
+        """``Forwarding = kernel``: what peers send goes to our device unrouted."""
+        myself = self.myself
+        to_device = self.to_device
+
+        def route_kernel(source: str, packet: bytearray) -> Decision:
+            if source != myself:
+                return to_device(packet)
+            return route(source, packet)
+
+        return route_kernel
+
+    def _filtered(self, route: RouteFunction, policies: Sequence[NamedPolicy]
+                  ) -> RouteFunction:
+        """``route`` with the packet policies asked about every packet it sends
+        somewhere (:mod:`tinca.core.policy`): the first refusal is its drop."""
+        myself = self.myself
+        checks = tuple((p.policy.decide, p.drop) for p in policies)
+
+        def route_filtered(source: str, packet: bytearray) -> Decision:
+            decision = route(source, packet)
+            destination: str | None
+            if isinstance(decision, ToNode):
+                destination = decision.name
+            elif isinstance(decision, ToDevice):
+                destination = myself
+            elif isinstance(decision, Broadcast):
+                destination = None
+            elif isinstance(decision, Fragments):
+                destination = decision.to
+            else:  # dropped, or a reply the router built for the sender
+                return decision
+            inbound = source != myself
+            for decide, drop in checks:
+                if not decide(source, destination, packet, inbound):
+                    return drop
+            return decision
+
+        return route_filtered
 
     # -- inputs from the rest of the node -------------------------------------
 
@@ -282,8 +355,8 @@ class Router:
         """
         if self.myself not in routes:
             raise ValueError("the routes must include our own node")
-        self._routes = routes
-        self._mst_peers = frozenset(mst_peers)
+        self.routes = routes
+        self.mst_peers = frozenset(mst_peers)
         self._broadcasts.clear()
         self.subnets.flush_cache()
 
@@ -292,77 +365,52 @@ class Router:
         self.set_routes(update.routes, update.mst_peers)
 
     def take_learned(self) -> list[Subnet]:
-        """MAC subnets learned since the last call (already in the table)."""
-        learned, self._learned = self._learned, []
-        return learned
+        """Subnets the mode learned since the last call (already in the table)."""
+        return self.mode.take_learned()
 
     def expire(self, now: float) -> list[Subnet]:
-        """Remove learned MAC subnets whose time has come; returns them in
-        tincd's order. tincd checks every ``PingTimeout`` in switch mode."""
-        due = [s for s, t in self._expiry.items() if t <= now]
-        due.sort(key=lambda s: s.sort_key(self.myself))
-        gone = []
-        for subnet in due:
-            del self._expiry[subnet]
-            if self.subnets.remove(self.myself, subnet):
-                gone.append(subnet)
-        return gone
+        """Remove learned subnets whose time has come; returns them in tincd's
+        order. tincd checks every ``PingTimeout`` in switch mode."""
+        return self.mode.expire(now)
 
     def roamed(self, subnet: Subnet) -> None:
-        """Another node announced ``subnet``: if we learned the same MAC
-        subnet, let it expire at the next :meth:`expire` (tincd's fast
-        handoff of roaming MAC addresses in add_subnet_h)."""
-        if subnet in self._expiry:
-            self._expiry[subnet] = self._clock()
+        """Another node announced ``subnet``: if the mode learned the same
+        one, it expires at the next :meth:`expire` (tincd's fast handoff of
+        roaming MAC addresses in add_subnet_h)."""
+        self.mode.roamed(subnet)
 
-    # -- routing ---------------------------------------------------------------
+    # -- helpers the modes decide with -----------------------------------------
 
-    def route(self, source: str, packet: bytearray) -> Decision:
-        """Decide what to do with ``packet`` from ``source``; never raises on
-        packet contents."""
-        if self.forwarding == "kernel" and source != self.myself:
-            return self._to_device(packet)
-        if len(packet) < ETHER_SIZE:
-            return DROP_TOO_SHORT
-        mode = self.mode
-        if mode == "router":
-            kind = packet[12] << 8 | packet[13]
-            if kind == ETH_P_IP:
-                return self._route_ipv4(source, packet)
-            if kind == ETH_P_IPV6:
-                return self._route_ipv6(source, packet)
-            if kind == ETH_P_ARP:
-                return self._route_arp(source, packet)
-            return DROP_UNKNOWN_TYPE
-        if mode == "switch":
-            return self._route_mac(source, packet)
-        return self._route_broadcast(source, packet)
-
-    # -- helpers for decisions -------------------------------------------------
-
-    def _to_device(self, packet: bytearray) -> ToDevice:
+    def to_device(self, packet: bytearray) -> ToDevice:
+        """Our device gets the packet, with our MAC as destination when the
+        device needs it (``overwrite_mac``)."""
         if self.overwrite_mac and len(packet) >= ETH_ALEN:
             packet[0:ETH_ALEN] = self.mymac
         return TO_DEVICE
 
-    def _deliver(self, owner: str, packet: bytearray) -> Decision:
+    def deliver(self, owner: str, packet: bytearray) -> Decision:
+        """The packet goes to ``owner``: our device, or that node (one
+        preallocated :class:`ToNode` per node)."""
         if owner == self.myself:
-            return self._to_device(packet)
+            return self.to_device(packet)
         decision = self._to_node.get(owner)
         if decision is None:
             decision = self._to_node[owner] = ToNode(owner)
         return decision
 
-    def _reply(self, to: str, reply: bytearray) -> Reply:
+    def reply(self, to: str, reply: bytearray) -> Reply:
+        """``reply``, built here, goes to ``to`` (our device when ``to`` is us)."""
         if to == self.myself and self.overwrite_mac:
             reply[0:ETH_ALEN] = self.mymac
         return Reply(to, bytes(reply))
 
-    def _via(self, route: Route) -> str | None:
+    def via(self, route: Route) -> str | None:
+        """The node a packet on ``route`` goes to first by UDP (tincd's
+        ``via``, or the next hop when we are the relay)."""
         return route.nexthop if route.via == self.myself else route.via
 
     def _rate_limited(self) -> bool:
-        second = int(self._clock())
+        second = int(self.clock())
         if second == self._rate_second:
             if self._rate_count >= ICMP_RATE:
                 return True
@@ -372,12 +420,17 @@ class Router:
         self._rate_count += 1
         return False
 
-    def _icmp4(self, source: str, packet: bytearray, ether_len: int, icmp_type: int,
-               code: int, length: int | None = None) -> Decision:
+    def icmp4(self, source: str, packet: bytearray, ether_len: int, icmp_type: int,
+              code: int, length: int | None = None) -> Decision:
+        """An ICMP error about an IPv4 ``packet`` back to ``source`` (its IP
+        header at ``ether_len``); rate-limited as tincd; ``length`` is the MTU
+        for "fragmentation needed"."""
         return self._icmp(_ICMP4, source, packet, ether_len, icmp_type, code, length)
 
-    def _icmp6(self, source: str, packet: bytearray, ether_len: int, icmp_type: int,
-               code: int, length: int | None = None) -> Decision:
+    def icmp6(self, source: str, packet: bytearray, ether_len: int, icmp_type: int,
+              code: int, length: int | None = None) -> Decision:
+        """The same as :meth:`icmp4` for IPv6 (ICMPv6; ``length`` is the MTU
+        for "packet too big")."""
         return self._icmp(_ICMP6, source, packet, ether_len, icmp_type, code, length)
 
     def _icmp(self, family: _IcmpFamily, source: str, packet: bytearray, ether_len: int,
@@ -395,10 +448,11 @@ class Router:
                                  reply_from=reply_from)
         except MalformedPacket:
             return DROP_TOO_SHORT
-        return self._reply(source, reply)
+        return self.reply(source, reply)
 
-    def _decrement_ttl(self, source: str, packet: bytearray) -> Decision | None:
-        """Lower the TTL / hop limit; a decision when the packet must not go on."""
+    def lower_ttl(self, source: str, packet: bytearray) -> Decision | None:
+        """Lower the TTL / hop limit (``DecrementTTL``); a decision (an ICMP
+        "time exceeded" or a drop) when the packet must not go on, else ``None``."""
         size = len(packet)
         kind = packet[12] << 8 | packet[13]
         ethlen = ETHER_SIZE
@@ -413,7 +467,7 @@ class Router:
                 # tests bytes 11 and 32 of the IP packet; we test the same bytes.
                 icmp_type = packet[ethlen + 32] if size > ethlen + 32 else 0
                 if packet[ethlen + 11] != IPPROTO_ICMP or icmp_type != ICMP_TIME_EXCEEDED:
-                    return self._icmp4(source, packet, ethlen, ICMP_TIME_EXCEEDED, ICMP_EXC_TTL)
+                    return self.icmp4(source, packet, ethlen, ICMP_TIME_EXCEEDED, ICMP_EXC_TTL)
                 return DROP_TTL
             old = packet[ethlen + 8] << 8 | packet[ethlen + 9]
             packet[ethlen + 8] -= 1
@@ -430,34 +484,37 @@ class Router:
             if packet[ethlen + 7] <= 1:
                 icmp_type = packet[ethlen + 40] if size > ethlen + 40 else 0
                 if packet[ethlen + 6] != IPPROTO_ICMPV6 or icmp_type != ICMP6_TIME_EXCEEDED:
-                    return self._icmp6(source, packet, ethlen, ICMP6_TIME_EXCEEDED,
+                    return self.icmp6(source, packet, ethlen, ICMP6_TIME_EXCEEDED,
                                        ICMP6_TIME_EXCEED_TRANSIT)
                 return DROP_TTL
             packet[ethlen + 7] -= 1
         return None
 
-    def _clamp(self, source: str, via: str | None, packet: bytearray) -> None:
+    def clamp(self, source: str, via: str | None, packet: bytearray) -> None:
+        """Clamp a TCP SYN's MSS to the path MTU between ``source`` and
+        ``via`` when ``via`` (or we) asked for it (``ClampMSS``)."""
         if via is None:
             return
         me = self.myself
-        via_options = self.options if via == me else self._routes.get(via, UNREACHABLE).options
+        via_options = self.options if via == me else self.routes.get(via, UNREACHABLE).options
         if not via_options & OPTION_CLAMP_MSS:
             return
-        mtu = MTU if source == me else self._mtu(source)
+        mtu = MTU if source == me else self.mtu(source)
         if via != me:
-            via_mtu = self._mtu(via)
+            via_mtu = self.mtu(via)
             if via_mtu < mtu:
                 mtu = via_mtu
         clamp_mss(packet, mtu)
 
-    def _fragment(self, via: str, packet: bytearray, ethlen: int) -> Decision:
-        """Split an IPv4 packet for ``via``'s MTU (tincd's fragment_ipv4_packet)."""
+    def fragment(self, via: str, packet: bytearray, ethlen: int) -> Decision:
+        """Split an IPv4 packet (IP header at ``ethlen``) for ``via``'s MTU
+        (tincd's fragment_ipv4_packet)."""
         if packet[ethlen] & 0x0F != IP_SIZE // 4:
             return DROP_BAD_FRAGMENT
         todo = (packet[ethlen + 2] << 8 | packet[ethlen + 3]) - IP_SIZE
         if ethlen + IP_SIZE + todo != len(packet):
             return DROP_BAD_FRAGMENT
-        maxlen = (max(self._mtu(via), _MIN_MTU_IPV4) - ethlen - IP_SIZE) & ~7
+        maxlen = (max(self.mtu(via), MIN_MTU_IPV4) - ethlen - IP_SIZE) & ~7
         offset_field = packet[ethlen + 6] << 8 | packet[ethlen + 7]
         flags = offset_field & ~IP_OFFMASK
         offset_field &= IP_OFFMASK
@@ -480,9 +537,12 @@ class Router:
 
     # -- broadcasts --------------------------------------------------------------
 
-    def _route_broadcast(self, source: str, packet: bytearray) -> Decision:
+    def route_broadcast(self, source: str, packet: bytearray) -> Decision:
+        """The packet goes to everyone: our MST neighbours or direct peers as
+        ``Broadcast`` says, and our device unless it came from there; the TTL
+        is lowered first with ``DecrementTTL``."""
         if self.decrement_ttl and source != self.myself:
-            stop = self._decrement_ttl(source, packet)
+            stop = self.lower_ttl(source, packet)
             if stop is not None:
                 return stop
         return self._broadcast(source, packet)
@@ -500,236 +560,12 @@ class Router:
             pass
         elif self.broadcast == "mst":
             # Not back over the connection the packet arrived through.
-            back = self._routes.get(source, UNREACHABLE).nexthop
-            nodes = tuple(sorted(p for p in self._mst_peers if p != back))
+            back = self.routes.get(source, UNREACHABLE).nexthop
+            nodes = tuple(sorted(p for p in self.mst_peers if p != back))
         elif source == me:
             nodes = tuple(
-                name for name, r in self._routes.items()
+                name for name, r in self.routes.items()
                 if name != me and r.reachable and r.address is not None
                 and ((r.via == me and r.nexthop == name) or r.via == name))
         decision = self._broadcasts[source] = Broadcast(nodes, source != me)
         return decision
-
-    # -- router mode: IPv4 -----------------------------------------------------
-
-    def _route_ipv4(self, source: str, packet: bytearray) -> Decision:
-        if len(packet) < ETHER_SIZE + IP_SIZE:
-            return DROP_TOO_SHORT
-        if self.broadcast != "no" and (
-                packet[30] & 0xF0 == 0xE0
-                or packet[30] == packet[31] == packet[32] == packet[33] == 0xFF):
-            return self._route_broadcast(source, packet)
-        me = self.myself
-        match = self.subnets.lookup_ipv4(bytes(packet[30:34]))
-        if match is None:
-            return self._icmp4(source, packet, ETHER_SIZE, ICMP_DEST_UNREACH, ICMP_NET_UNKNOWN)
-        owner = match.owner
-        if owner == source:
-            return DROP_LOOPING_BACK
-        route = self._routes.get(owner, UNREACHABLE)
-        if not route.reachable:
-            return self._icmp4(source, packet, ETHER_SIZE, ICMP_DEST_UNREACH, ICMP_NET_UNREACH)
-        if self.forwarding == "off" and source != me and owner != me:
-            return self._icmp4(source, packet, ETHER_SIZE, ICMP_DEST_UNREACH, ICMP_NET_ANO)
-        if self.decrement_ttl and source != me and owner != me:
-            stop = self._decrement_ttl(source, packet)
-            if stop is not None:
-                return stop
-        via = self._via(route)
-        if via == source:
-            return DROP_ROUTING_LOOP
-        if self.directonly and owner != via:
-            return self._icmp4(source, packet, ETHER_SIZE, ICMP_DEST_UNREACH, ICMP_NET_ANO)
-        if via is not None and via != me:
-            limit = max(self._mtu(via), _MIN_MTU_IPV4)
-            if len(packet) > limit:
-                if packet[20] & 0x40:
-                    return self._icmp4(source, packet, ETHER_SIZE, ICMP_DEST_UNREACH,
-                                       ICMP_FRAG_NEEDED, length=limit)
-                return self._fragment(via, packet, ETHER_SIZE)
-        self._clamp(source, via, packet)
-        return self._deliver(owner, packet)
-
-    # -- router mode: IPv6 -----------------------------------------------------
-
-    def _route_ipv6(self, source: str, packet: bytearray) -> Decision:
-        size = len(packet)
-        if size < ETHER_SIZE + IP6_SIZE:
-            return DROP_TOO_SHORT
-        if (packet[20] == IPPROTO_ICMPV6 and size >= ETHER_SIZE + IP6_SIZE + ICMP6_SIZE
-                and packet[54] == ND_NEIGHBOR_SOLICIT):
-            return self._neighbor_solicitation(source, packet)
-        if self.broadcast != "no" and packet[38] == 0xFF:
-            return self._route_broadcast(source, packet)
-        me = self.myself
-        match = self.subnets.lookup_ipv6(bytes(packet[38:54]))
-        if match is None:
-            return self._icmp6(source, packet, ETHER_SIZE, ICMP6_DST_UNREACH,
-                               ICMP6_DST_UNREACH_ADDR)
-        owner = match.owner
-        if owner == source:
-            return DROP_LOOPING_BACK
-        route = self._routes.get(owner, UNREACHABLE)
-        if not route.reachable:
-            return self._icmp6(source, packet, ETHER_SIZE, ICMP6_DST_UNREACH,
-                               ICMP6_DST_UNREACH_NOROUTE)
-        if self.forwarding == "off" and source != me and owner != me:
-            return self._icmp6(source, packet, ETHER_SIZE, ICMP6_DST_UNREACH,
-                               ICMP6_DST_UNREACH_ADMIN)
-        if self.decrement_ttl and source != me and owner != me:
-            stop = self._decrement_ttl(source, packet)
-            if stop is not None:
-                return stop
-        via = self._via(route)
-        if via == source:
-            return DROP_ROUTING_LOOP
-        if self.directonly and owner != via:
-            return self._icmp6(source, packet, ETHER_SIZE, ICMP6_DST_UNREACH,
-                               ICMP6_DST_UNREACH_ADMIN)
-        if via is not None and via != me:
-            limit = max(self._mtu(via), _MIN_MTU_IPV6)
-            if size > limit:
-                return self._icmp6(source, packet, ETHER_SIZE, ICMP6_PACKET_TOO_BIG, 0,
-                                   length=limit)
-        self._clamp(source, via, packet)
-        return self._deliver(owner, packet)
-
-    # -- router mode on a tap device: answer ARP and ND ourselves ----------------
-
-    def _route_arp(self, source: str, packet: bytearray) -> Decision:
-        """Answer an ARP request for an address on the VPN with a made-up MAC."""
-        if len(packet) < ETHER_SIZE + ARP_SIZE:
-            return DROP_TOO_SHORT
-        me = self.myself
-        if source != me:
-            return DROP_FROM_PEER
-        if self.overwrite_mac:
-            self.mymac = bytes(packet[ETH_ALEN : 2 * ETH_ALEN])
-        if (packet[14:16] != ARPHRD_ETHER.to_bytes(2, "big")
-                or packet[16:18] != ETH_P_IP.to_bytes(2, "big")
-                or packet[18] != ETH_ALEN or packet[19] != 4
-                or packet[20:22] != ARPOP_REQUEST.to_bytes(2, "big")):
-            return DROP_BAD_REQUEST
-        match = self.subnets.lookup_ipv4(bytes(packet[38:42]))
-        if match is None:
-            return DROP_UNKNOWN_TARGET
-        if match.owner == me:
-            return DROP_OWN_TARGET
-        # DecrementTTL has nothing to lower in an ARP packet.
-        reply = bytearray(packet)
-        reply[0:ETH_ALEN] = packet[ETH_ALEN : 2 * ETH_ALEN]
-        reply[2 * ETH_ALEN - 1] ^= 0xFF  # a source MAC that is not the asker's
-        reply[38:42] = packet[28:32]  # target protocol address: the asker
-        reply[28:32] = packet[38:42]  # sender protocol address: the asked-for one
-        reply[32:38] = packet[22:28]  # target hardware address: the asker's
-        reply[22:28] = reply[ETH_ALEN : 2 * ETH_ALEN]  # sender hardware: the made-up MAC
-        reply[20:22] = ARPOP_REPLY.to_bytes(2, "big")
-        return self._reply(me, reply)
-
-    def _neighbor_solicitation(self, source: str, packet: bytearray) -> Decision:
-        """Answer a neighbor solicitation for an address on the VPN (RFC 4861)."""
-        size = len(packet)
-        ns_start = ETHER_SIZE + IP6_SIZE
-        opt_start = ns_start + NS_SIZE
-        if size < opt_start:
-            return DROP_TOO_SHORT
-        has_opt = size >= opt_start + ND_OPT_HDR_SIZE + ETH_ALEN
-        me = self.myself
-        if source != me:
-            return DROP_FROM_PEER
-        if self.overwrite_mac:
-            self.mymac = bytes(packet[ETH_ALEN : 2 * ETH_ALEN])
-        if has_opt and packet[opt_start] != ND_OPT_SOURCE_LINKADDR:
-            return DROP_BAD_REQUEST
-        # tincd checks the checksum over the solicitation and, if present, one
-        # link-layer address option, with a pseudo header of that fixed length.
-        icmp_end = opt_start + ND_OPT_HDR_SIZE + ETH_ALEN if has_opt else opt_start
-        icmp_len = icmp_end - ns_start
-        pseudo = (bytes(packet[22:54]) + icmp_len.to_bytes(4, "big")
-                  + IPPROTO_ICMPV6.to_bytes(4, "big"))
-        if inet_checksum(packet[ns_start:icmp_end], inet_checksum(pseudo)) != 0:
-            return DROP_BAD_REQUEST
-        target = bytes(packet[ns_start + 8 : ns_start + 24])
-        match = self.subnets.lookup_ipv6(target)
-        if match is None:
-            return DROP_UNKNOWN_TARGET
-        if match.owner == me:
-            return DROP_OWN_TARGET
-        original = bytes(packet)
-        if self.decrement_ttl:
-            # Only its refusal matters: the advertisement keeps the original
-            # IPv6 header, as tincd copies that before lowering the hop limit.
-            stop = self._decrement_ttl(source, packet)
-            if stop is not None:
-                return stop
-        reply = bytearray(original)
-        reply[0:ETH_ALEN] = original[ETH_ALEN : 2 * ETH_ALEN]
-        reply[2 * ETH_ALEN - 1] ^= 0xFF
-        reply[38:54] = original[22:38]  # to the asker
-        reply[22:38] = target  # from the address asked for
-        if has_opt:
-            reply[opt_start + ND_OPT_HDR_SIZE : icmp_end] = reply[ETH_ALEN : 2 * ETH_ALEN]
-            reply[opt_start] = ND_OPT_TARGET_LINKADDR
-        reply[ns_start] = ND_NEIGHBOR_ADVERT
-        reply[ns_start + 2 : ns_start + 4] = b"\0\0"
-        reply[ns_start + 4 : ns_start + 8] = b"\x40\0\0\0"  # solicited
-        pseudo = bytes(reply[22:54]) + icmp_len.to_bytes(4, "big") + IPPROTO_ICMPV6.to_bytes(
-            4, "big")
-        checksum = inet_checksum(reply[ns_start:icmp_end], inet_checksum(pseudo))
-        reply[ns_start + 2 : ns_start + 4] = checksum.to_bytes(2, "big")
-        return self._reply(me, reply)
-
-    # -- switch mode -------------------------------------------------------------
-
-    def _learn(self, mac: bytes) -> None:
-        me = self.myself
-        match = self.subnets.lookup_mac(mac, owner=me)
-        if match is None:
-            subnet = Subnet("mac", mac, 48, LEARNED_MAC_WEIGHT)
-            self.subnets.add(me, subnet)
-            self._expiry[subnet] = self._clock() + self.mac_expire
-            self._learned.append(subnet)
-        elif match.subnet in self._expiry:
-            self._expiry[match.subnet] = self._clock() + self.mac_expire
-
-    def _route_mac(self, source: str, packet: bytearray) -> Decision:
-        me = self.myself
-        if source == me:
-            self._learn(bytes(packet[ETH_ALEN : 2 * ETH_ALEN]))
-        match = self.subnets.lookup_mac(bytes(packet[0:ETH_ALEN]))
-        if match is None:
-            return self._route_broadcast(source, packet)
-        owner = match.owner
-        if owner == source:
-            return DROP_LOOPING_BACK
-        if self.forwarding == "off" and source != me and owner != me:
-            return DROP_NOT_FORWARDING
-        if self.decrement_ttl and source != me and owner != me:
-            stop = self._decrement_ttl(source, packet)
-            if stop is not None:
-                return stop
-        route = self._routes.get(owner, UNREACHABLE)
-        if not route.reachable:
-            return DROP_UNREACHABLE
-        via = self._via(route)
-        if self.directonly and owner != via:
-            return DROP_NOT_DIRECT
-        if via is not None and via != me:
-            via_mtu = self._mtu(via)
-            size = len(packet)
-            if size > via_mtu:
-                kind = packet[12] << 8 | packet[13]
-                ethlen = ETHER_SIZE
-                if kind == ETH_P_8021Q:
-                    kind = (packet[16] << 8 | packet[17]) if size >= 18 else 0
-                    ethlen += VLAN_TAG_SIZE
-                if kind == ETH_P_IP and size > _IP_MIN_DATAGRAM + ethlen:
-                    if packet[ethlen + 6] & 0x40:
-                        return self._icmp4(source, packet, ethlen, ICMP_DEST_UNREACH,
-                                           ICMP_FRAG_NEEDED, length=via_mtu)
-                    return self._fragment(via, packet, ethlen)
-                if kind == ETH_P_IPV6 and size > _IP6_MIN_MTU + ethlen:
-                    return self._icmp6(source, packet, ethlen, ICMP6_PACKET_TOO_BIG, 0,
-                                       length=via_mtu)
-        self._clamp(source, via, packet)
-        return self._deliver(owner, packet)

@@ -1,0 +1,1 @@
+"""Routing mode plugins: tinc's router, switch and hub modes (``Mode``)."""
