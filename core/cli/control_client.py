@@ -18,9 +18,10 @@ import contextlib
 import socket
 import struct
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal, overload
 
 from tinca.core.control import (
     ACK,
@@ -40,7 +41,9 @@ from tinca.core.control import (
     SubnetRecord,
     c_int,
     is_end_of_dump,
+    request_numbers,
 )
+from tinca.core.control.records import PLUGIN_LINE, PLUGIN_REQUEST
 from tinca.core.errors import TincaError
 from tinca.core.meta.requests import (
     OPTION_CLAMP_MSS,
@@ -217,6 +220,33 @@ class ControlClient:
         self.request(rtype, *args)
         return list(self.dump_lines(rtype))
 
+    def plugin_request(self, name: str, *args: object) -> PluginReply:
+        """Send a plugin control request (``18 1000 NAME ARGS...``) and read its reply.
+
+        Raises :class:`ControlClientError` when the daemon does not know
+        plugin requests at all (a tinc daemon answers ``18 -1``) or closes
+        the connection first. An unknown NAME is a reply with status -1.
+        """
+        words = [name, *(str(a) for a in args)]
+        if any(not word or any(c.isspace() for c in word) for word in words):
+            raise ControlClientError("plugin request words must be non-empty, without blanks")
+        self.send_line(" ".join([str(CONTROL), str(PLUGIN_REQUEST), *words]))
+        prefix = f"{CONTROL} {PLUGIN_REQUEST} {PLUGIN_LINE}"
+        lines: list[str] = []
+        while True:
+            line = self.recv_line()
+            if line is None:
+                raise ControlClientError("Error receiving plugin request reply.")
+            if line.startswith(prefix):
+                lines.append(line[len(prefix):])
+                continue
+            numbers = _ints(line, 3)
+            if numbers is not None and numbers[:2] == [CONTROL, PLUGIN_REQUEST]:
+                return PluginReply(numbers[2], lines)
+            if request_numbers(line) == (CONTROL, int(ControlRequest.INVALID)):
+                raise ControlClientError("The daemon does not support plugin control requests.")
+            raise ControlClientError(f"Unexpected reply to plugin request {name}: {line}")
+
     def stream_log(self, level: int, color: bool) -> Iterator[bytes]:
         """Ask for the daemon's log at ``level`` and yield each record's text."""
         self.sock.settimeout(None)
@@ -238,6 +268,19 @@ class ControlClient:
         with contextlib.suppress(OSError):
             while self._fill():
                 self._buffer.clear()
+
+
+@dataclass(frozen=True)
+class PluginReply:
+    """The answer to a plugin control request: its status and text lines.
+
+    ``status`` is 0 on success, what the handler's
+    :class:`~tinca.core.control.handler.PluginRequestError` said on failure,
+    -1 when no plugin registered the name, -2 when its handler crashed.
+    """
+
+    status: int
+    lines: list[str]
 
 
 def _ints(line: str | None, count: int) -> list[int] | None:
@@ -300,7 +343,8 @@ def format_node(record: NodeRecord) -> str:
 
 def _short(value: int) -> int:
     """tincctl reads the MTUs with ``%hd``: a C short."""
-    return struct.unpack("h", struct.pack("H", value & 0xFFFF))[0]
+    (short,) = struct.unpack("h", struct.pack("H", value & 0xFFFF))
+    return int(short)
 
 
 def _rtt(microseconds: int) -> str:
@@ -338,7 +382,8 @@ def format_connection(record: ConnectionRecord) -> str:
 
 def _f32(value: float) -> float:
     """``value`` rounded to a C float (tincctl computes edge lengths in floats)."""
-    return struct.unpack("f", struct.pack("f", value))[0]
+    (rounded,) = struct.unpack("f", struct.pack("f", value))
+    return float(rounded)
 
 
 def _edge_length(weight: int) -> str:
@@ -519,8 +564,11 @@ def classify_info_item(item: str) -> str:
     return "invalid"
 
 
+#: a line of any ``dump``
+DumpRecord = NodeRecord | EdgeRecord | SubnetRecord | ConnectionRecord
+
 #: how each dump's lines are read, and what tinc calls them in its complaint
-_PARSERS = {
+_PARSERS: dict[ControlRequest, tuple[Callable[[str], DumpRecord], str]] = {
     ControlRequest.DUMP_NODES: (NodeRecord.parse, "node"),
     ControlRequest.DUMP_EDGES: (EdgeRecord.parse, "edge"),
     ControlRequest.DUMP_SUBNETS: (SubnetRecord.parse, "subnet"),
@@ -528,10 +576,34 @@ _PARSERS = {
 }
 
 
-def parse_dump(rtype: ControlRequest, lines: Iterable[str]) -> list:
-    """Parse dump lines into records; :class:`ControlClientError` names the bad one."""
+@overload
+def parse_dump(
+    rtype: Literal[ControlRequest.DUMP_NODES], lines: Iterable[str]
+) -> list[NodeRecord]: ...
+@overload
+def parse_dump(
+    rtype: Literal[ControlRequest.DUMP_EDGES], lines: Iterable[str]
+) -> list[EdgeRecord]: ...
+@overload
+def parse_dump(
+    rtype: Literal[ControlRequest.DUMP_SUBNETS], lines: Iterable[str]
+) -> list[SubnetRecord]: ...
+@overload
+def parse_dump(
+    rtype: Literal[ControlRequest.DUMP_CONNECTIONS], lines: Iterable[str]
+) -> list[ConnectionRecord]: ...
+@overload
+def parse_dump(rtype: ControlRequest, lines: Iterable[str]) -> list[Any]: ...
+
+
+def parse_dump(rtype: ControlRequest, lines: Iterable[str]) -> Sequence[DumpRecord]:
+    """Parse dump lines into records; :class:`ControlClientError` names the bad one.
+
+    The records are of the dump's type (:class:`NodeRecord` for
+    ``DUMP_NODES``, ...); the overloads say which.
+    """
     parse, what = _PARSERS[rtype]
-    records = []
+    records: list[DumpRecord] = []
     for line in lines:
         try:
             records.append(parse(line))

@@ -5,6 +5,11 @@ that talk to the running daemon (``dump``, ``info``, ``stop``, ``reload``,
 ``retry``, ``debug``, ``disconnect``, ``purge``, ``log``, ``pid``) use its
 control socket with tinc 1.1's protocol (:mod:`tinca.core.cli.control_client`)
 and print what tinc 1.1's ``tinc`` prints.
+
+Plugins add commands through ``tinca_register_cli_commands``: a name
+``tinca`` has no built-in for is looked up among them (installed plugins and
+the network's ``LoadPlugin`` lines), and ``tinca help`` lists them. Built-in
+names always win (see :func:`run_plugin_command`).
 """
 
 from __future__ import annotations
@@ -23,9 +28,15 @@ from tinca.core.errors import TincaError
 from tinca.core.paths import Names, make_names
 
 if TYPE_CHECKING:
-    from tinca.core.cli.control_client import ControlClient
+    from tinca.core.cli.control_client import ControlClient, PluginReply
+    from tinca.core.plugin_manager import PluginManager
+    from tinca.core.registry import Registry
 
 PROGRAM = "tinca"
+#: the registry hook plugin commands come from
+CLI_COMMANDS_HOOK = "tinca_register_cli_commands"
+#: a plugin command: (context, the words after its name) -> exit status
+PluginCommand = Callable[["Context", list[str]], int]
 #: seconds `restart` waits for the old daemon to exit
 RESTART_WAIT = 10.0
 
@@ -78,7 +89,7 @@ Commands:
   purge                            Forget unreachable nodes.
   log [LEVEL]                      Stream the daemon's log (until Ctrl-C).
   version                          Show the version.
-  help                             Show this help.
+  help                             Show this help (and the commands plugins add).
 """
 
 # tinc 1.1 commands outside this version's scope, refused with a clear word.
@@ -109,16 +120,55 @@ NOT_YET = {
 
 
 class Context:
-    """Options shared by every command."""
+    """What every command gets: the network's names and the global options.
+
+    This is also the context a plugin command
+    (``tinca_register_cli_commands``) receives; the members documented here
+    are what a plugin may rely on.
+    """
 
     def __init__(self, names: Names, force: bool, batch: bool) -> None:
+        #: the network's file names (:class:`~tinca.core.paths.Names`)
         self.names = names
+        #: ``--force`` was given: overwrite files, skip confirmations
         self.force = force
+        #: ``--batch`` was given: never ask questions
         self.batch = batch
 
+    @property
+    def netname(self) -> str | None:
+        """The network name (``-n``), or ``None``."""
+        return self.names.netname
 
-def cmd_plugins(ctx: Context, args: list[str]) -> int:
-    """``tinca plugins``: every loaded plugin, its distribution, version and slots."""
+    @property
+    def confbase(self) -> Path:
+        """The configuration directory (``-c``, else ``/etc/tinc/NETNAME``), or a .toml file."""
+        return self.names.confbase
+
+    @property
+    def pidfile(self) -> Path:
+        """The running daemon's pidfile (``--pidfile``, else the default)."""
+        return self.names.pidfile
+
+    @property
+    def control_socket(self) -> Path:
+        """The running daemon's control socket."""
+        return self.names.control_socket
+
+    def connect(self) -> ControlClient:
+        """An authenticated control connection to the running daemon (use it
+        in a ``with`` block); :class:`~tinca.core.errors.TincaError` if none."""
+        return _connect(self)
+
+    def plugin_request(self, name: str, *args: object) -> PluginReply:
+        """Send the plugin control request ``name`` with ``args`` (words
+        without blanks) to the running daemon; its status and reply lines."""
+        with self.connect() as client:
+            return client.plugin_request(name, *args)
+
+
+def _plugin_manager(ctx: Context) -> PluginManager:
+    """The installed plugins plus the network's ``LoadPlugin``/``BlockPlugin``."""
     from tinca.core.config.loader import raw_server_entries
     from tinca.core.stack import plugin_manager_for
 
@@ -128,7 +178,17 @@ def cmd_plugins(ctx: Context, args: list[str]) -> int:
         or confbase.suffix == ".toml"
         or (confbase / "tinca.toml").exists()
     )
-    manager = plugin_manager_for(raw_server_entries(confbase) if configured else [])
+    return plugin_manager_for(raw_server_entries(confbase) if configured else [])
+
+
+def _plugin_commands(ctx: Context) -> Registry:
+    """The commands plugins registered (``tinca_register_cli_commands``)."""
+    return _plugin_manager(ctx).registry(CLI_COMMANDS_HOOK)
+
+
+def cmd_plugins(ctx: Context, args: list[str]) -> int:
+    """``tinca plugins``: every loaded plugin, its distribution, version and slots."""
+    manager = _plugin_manager(ctx)
     rows = [("NAME", "DISTRIBUTION", "VERSION", "SLOTS")]
     for info in manager.describe():
         rows.append((info.name, info.distribution, info.version, "; ".join(info.slots) or "-"))
@@ -496,9 +556,35 @@ def cmd_version(ctx: Context, args: list[str]) -> int:
 
 
 def cmd_help(ctx: Context, args: list[str]) -> int:
-    """``tinca help``."""
+    """``tinca help``: the built-in commands, then those plugins add."""
     sys.stdout.write(USAGE)
+    try:
+        entries = _plugin_commands(ctx).entries()
+    except TincaError as err:
+        print(f"Plugin commands cannot be listed: {err}", file=sys.stderr)
+        return 0
+    if entries:
+        print("\nPlugin commands:")
+    for entry in entries:
+        shadowed = entry.name.lower() in BUILT_INS
+        doc = f"(not run: '{entry.name}' is a built-in command)" if shadowed else entry.doc
+        print(f"  {entry.name:<31}  {doc} [{entry.plugin}]")
     return 0
+
+
+def run_plugin_command(ctx: Context, command: str, args: list[str]) -> int | None:
+    """Run the plugin command ``command``; ``None`` when no plugin has one.
+
+    Built-in commands win: this is only asked for names :data:`COMMANDS`
+    lacks, and a plugin's entry for a built-in name is never run.
+    """
+    if command.lower() in BUILT_INS:
+        return None
+    registry = _plugin_commands(ctx)
+    if command not in registry:
+        return None
+    handler: PluginCommand = registry.get(command).value
+    return int(handler(ctx, args))
 
 
 COMMANDS: dict[str, Callable[[Context, list[str]], int]] = {
@@ -527,6 +613,10 @@ COMMANDS: dict[str, Callable[[Context, list[str]], int]] = {
 }
 
 
+#: the names plugin commands cannot take (compared without case)
+BUILT_INS = frozenset(name.lower() for name in COMMANDS)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``tinca`` console script."""
     argv = sys.argv[1:] if argv is None else argv
@@ -548,6 +638,10 @@ def main(argv: list[str] | None = None) -> int:
         ctx = Context(names, "force" in opts, "batch" in opts)
         handler = COMMANDS.get(command)
         if handler is None:
+            # Plugins may add commands, also ones tinca lacks (NOT_YET).
+            status = run_plugin_command(ctx, command, args)
+            if status is not None:
+                return status
             if command in NOT_YET:
                 raise TincaError(f"'{command}' is not implemented yet in tinca")
             raise UsageError(f"Unknown command `{command}'.")

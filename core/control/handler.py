@@ -7,6 +7,11 @@ dumps through :mod:`tinca.core.control.dumps`, ``purge`` and ``disconnect``
 through :mod:`tinca.core.control.commands`, the rest by calling the target.
 It is the :data:`~tinca.core.control.session.RequestHandler` the server
 gives every :class:`~tinca.core.control.session.ControlSession`.
+
+Requests a plugin adds (``tinca_register_control_requests``) arrive as
+``18 1000 NAME ARGS...`` (:data:`~tinca.core.control.records.PLUGIN_REQUEST`);
+their handlers get a :class:`NodeView`, the node read-only, and answer with
+text lines (:func:`~tinca.core.control.records.plugin_reply`).
 """
 
 from __future__ import annotations
@@ -25,18 +30,92 @@ from tinca.core.control.dumps import (
 )
 from tinca.core.control.records import (
     CONTROL,
+    PLUGIN_FAILED,
+    PLUGIN_REQUEST,
+    PLUGIN_UNKNOWN,
     RELOAD_FAILED,
+    ConnectionRecord,
     ControlError,
     ControlRequest,
+    EdgeRecord,
+    NodeRecord,
+    SubnetRecord,
     c_int,
     end_of_dump,
+    plugin_reply,
 )
+from tinca.core.errors import TincaError
 
 if TYPE_CHECKING:
     from tinca.core.control.session import ControlSession
+    from tinca.core.counters import CountersSnapshot
     from tinca.core.node.shell import NodeRuntime
 
 log = logging.getLogger("tinca")
+
+#: the registry hook that plugin control requests come from
+CONTROL_REQUESTS_HOOK = "tinca_register_control_requests"
+
+
+class PluginRequestError(TincaError):
+    """Raised by a plugin control request handler to fail with ``status``.
+
+    The client gets ``message`` as the one reply line, then ``status``
+    (use a positive number; -1 and -2 are tinca's own).
+    """
+
+    def __init__(self, message: str, status: int = 1) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class NodeView:
+    """A running node as a plugin control request sees it: read-only.
+
+    Each method builds fresh records from the node's state when called; call
+    them from the handler (which runs on the daemon's loop), not from another
+    thread. :meth:`counters` alone is safe from any thread. The records are
+    the frozen ones ``tinca dump`` parses (:mod:`tinca.core.control.records`).
+    """
+
+    def __init__(
+        self,
+        runtime: NodeRuntime,
+        state_changes: Mapping[str, float],
+        sessions: Callable[[], Iterable[ControlSession]],
+    ) -> None:
+        self._runtime = runtime
+        self._state_changes = state_changes
+        self._sessions = sessions
+
+    @property
+    def name(self) -> str:
+        """Our node's name."""
+        return self._runtime.myself
+
+    def counters(self) -> CountersSnapshot:
+        """Every traffic counter now (:class:`~tinca.core.counters.CountersSnapshot`)."""
+        return self._runtime.counters.snapshot()
+
+    def nodes(self) -> list[NodeRecord]:
+        """What ``dump nodes`` lists, one record per known node, in name order."""
+        return dump_nodes(self._runtime, self._state_changes)
+
+    def edges(self) -> list[EdgeRecord]:
+        """What ``dump edges`` lists."""
+        return dump_edges(self._runtime)
+
+    def subnets(self) -> list[SubnetRecord]:
+        """What ``dump subnets`` lists."""
+        return dump_subnets(self._runtime)
+
+    def connections(self) -> list[ConnectionRecord]:
+        """What ``dump connections`` lists: meta, then control connections."""
+        return dump_connections(self._runtime, self._sessions())
+
+
+#: a plugin control request handler: (view, argument words) -> reply lines
+PluginRequestHandler = Callable[[NodeView, list[str]], Iterable[str]]
 
 
 class ControlTarget(Protocol):
@@ -112,6 +191,8 @@ class ControlHandler:
                 self.target.control_set_debug(level)
                 self.on_debug_change()
             return result(R.SET_DEBUG, old)
+        if rtype == PLUGIN_REQUEST:
+            return self._plugin_request(node, args)
         if rtype == R.PCAP:
             log.warning("Packet capture over the control socket is not supported by tinca")
             return [f"{CONTROL} {int(R.INVALID)}"]
@@ -146,3 +227,26 @@ class ControlHandler:
         # RESTART, DUMP_GRAPH (the client builds it from two dumps) and
         # CONNECT have no handler in tinc 1.1's daemon either.
         return [f"{CONTROL} {int(R.INVALID)}"]
+
+    def _plugin_request(self, node: NodeRuntime | None, args: list[str]) -> list[str]:
+        """``18 1000 NAME ARGS...``: the registered handler's lines, then its status."""
+        if node is None or not args:
+            return plugin_reply((), PLUGIN_UNKNOWN)
+        name = args[0]
+        try:
+            registry = node.stack.manager.registry(CONTROL_REQUESTS_HOOK)
+        except TincaError as err:
+            log.error("Cannot load plugin control requests: %s", err)
+            return plugin_reply((), PLUGIN_FAILED)
+        if name not in registry:
+            return plugin_reply((), PLUGIN_UNKNOWN)
+        entry = registry.get(name)
+        handler: PluginRequestHandler = entry.value
+        try:
+            lines = list(handler(NodeView(node, self.state_changes, self.sessions), args[1:]))
+        except PluginRequestError as err:
+            return plugin_reply([str(err)], err.status)
+        except Exception as err:  # a plugin bug must not end the session or the node
+            log.error("plugin %s failed in control request %s: %s", entry.plugin, name, err)
+            return plugin_reply((), PLUGIN_FAILED)
+        return plugin_reply(lines)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -64,6 +64,30 @@ class ControlRequest(IntEnum):
     DUMP_TRAFFIC = 13
     PCAP = 14
     LOG = 15
+
+
+#: The control request type of every request a plugin adds
+#: (``tinca_register_control_requests``): ``18 1000 NAME ARGS...``. tinc 1.1's
+#: own types run from 0 to 15 (``enum request_type`` in src/control_common.h,
+#: grown by one every few years), so a number this far out cannot collide
+#: with them; a real tincd answers it as any unknown type, ``18 -1``.
+PLUGIN_REQUEST = 1000
+#: what starts each reply line of a plugin request after ``18 1000``: the
+#: line's text follows it directly (so an empty text still differs from the
+#: ``18 1000 STATUS`` line that ends the reply)
+PLUGIN_LINE = ":"
+#: ending status of a plugin request no plugin registered
+PLUGIN_UNKNOWN = -1
+#: ending status of a plugin request whose handler failed
+PLUGIN_FAILED = -2
+
+
+def plugin_reply(lines: Iterable[str], status: int = 0) -> list[str]:
+    """The reply lines of a plugin request: each text line, then the status."""
+    prefix = f"{CONTROL} {PLUGIN_REQUEST} {PLUGIN_LINE}"
+    out = [prefix + part for line in lines for part in (line.splitlines() or [""])]
+    out.append(f"{CONTROL} {PLUGIN_REQUEST} {status}")
+    return out
 
 
 # Node status bits: the positions of ``node_status_t`` in src/node.h (1.1).
@@ -208,10 +232,14 @@ class NodeRecord:
         """Read a ``dump nodes`` line as tincctl's sscanf does; :class:`ControlError` if bad."""
         w = _expect(line, ControlRequest.DUMP_NODES, 23)
         _port_literal(w[3], line)
-        ints = [c_int(x) for x in w[5:9]]
+        cipher, digest, maclength, compression = (c_int(x) for x in w[5:9])
+        distance, pmtu, minmtu, maxmtu, changed, rtt, in_p, in_b, out_p, out_b = (
+            c_int(x) for x in w[13:23]
+        )
         return cls(
-            w[0], w[1], w[2], w[4], *ints, c_hex(w[9]), c_hex(w[10]), w[11], w[12],
-            *(c_int(x) for x in w[13:23]),
+            w[0], w[1], w[2], w[4], cipher, digest, maclength, compression,
+            c_hex(w[9]), c_hex(w[10]), w[11], w[12],
+            distance, pmtu, minmtu, maxmtu, changed, rtt, in_p, in_b, out_p, out_b,
         )
 
 
