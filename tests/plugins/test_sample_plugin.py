@@ -1,11 +1,9 @@
 """A third-party plugin package is found, used and blockable with no change to tinca.
 
-``tests/sample_plugin`` is packaged the way a plugin author would package it.
-A session fixture installs it into a temporary directory that only the
-subprocesses of these tests see (through ``PYTHONPATH``), never into the
-interpreter running pytest: other tests count the installed plugins, and
-``importlib.metadata`` would find the sample's entry point from any directory
-on ``sys.path``.
+``tests/sample_plugins/tinca-sample-plugin`` is packaged the way a plugin
+author would package it. The shared installer (:mod:`tests.sample_packages`)
+installs it into a temporary directory that only the subprocesses of these
+tests see (through ``PYTHONPATH``), never into the interpreter running pytest.
 """
 
 from __future__ import annotations
@@ -28,8 +26,9 @@ from pathlib import Path
 
 import pytest
 
-SAMPLE_SOURCE = Path(__file__).resolve().parent.parent / "sample_plugin"
-PIP_TIMEOUT = 180
+from tests.sample_packages import SampleInstaller, sample_installer
+
+SAMPLE = "tinca-sample-plugin"
 RUN_TIMEOUT = 60
 READY_TIMEOUT = 15
 STOP_TIMEOUT = 10
@@ -57,29 +56,13 @@ ETHERNET_HEADER = bytes.fromhex("0200000000020200000000010800")  # locally admin
 # ---------------------------------------------------------------------------
 
 
+__all__ = ["sample_installer"]  # the shared fixture, used through sample_env
+
+
 @pytest.fixture(scope="session")
-def sample_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def sample_env(sample_installer: SampleInstaller) -> dict[str, str]:
     """An environment whose Python sees tinca-sample-plugin installed."""
-    # Build from a copy so the checkout stays clean and parallel runs don't
-    # share setuptools' in-tree build directory.
-    source = tmp_path_factory.mktemp("sample-src") / "sample_plugin"
-    shutil.copytree(
-        SAMPLE_SOURCE, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__")
-    )
-    target = tmp_path_factory.mktemp("sample-site")
-    command = [sys.executable, "-m", "pip", "install", "--no-build-isolation", "--no-deps"]
-    command += ["--no-index", "--disable-pip-version-check", "--quiet"]
-    command += ["--target", str(target), str(source)]
-    proc = subprocess.run(command, capture_output=True, text=True, timeout=PIP_TIMEOUT)
-    if proc.returncode != 0:
-        pytest.fail(
-            f"cannot install the sample plugin ({' '.join(command)}):\n{proc.stderr}\n"
-            "It is built with this interpreter's setuptools (--no-build-isolation), which "
-            "needs to be >= 70.1 or have the 'wheel' package next to it."
-        )
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(target), env.get("PYTHONPATH")]))
-    return env
+    return sample_installer.env(SAMPLE)
 
 
 @pytest.fixture

@@ -13,6 +13,8 @@ import ctypes.util
 import hashlib
 import hmac as std_hmac
 import os
+from collections.abc import Callable
+from pathlib import Path
 
 import pluggy
 import pytest
@@ -20,6 +22,8 @@ from cryptography.hazmat.primitives import padding
 
 from tinca.core import hookspecs
 from tinca.core.markers import PROJECT_NAME
+from tinca.core.plugin_manager import PluginManager
+from tinca.core.registry import Registry
 from tinca.plugins.ciphers.legacy import evp
 from tinca.plugins.ciphers.legacy import plugin as legacy_plugin
 
@@ -397,3 +401,138 @@ def test_plugin_registers_names_and_generator() -> None:
     from tinca.plugins.ciphers.legacy.rsa_keys import generate_rsa_keys
 
     assert generators == {"rsa": generate_rsa_keys}
+
+
+# ---------------------------------------------------------------------------
+# Registries are the only lookup path: a third-party cipher or digest works
+# ---------------------------------------------------------------------------
+
+
+class XorCipher:
+    """A toy third-party cipher: not a LegacyCipherInfo, only the LegacyCipher members."""
+
+    name = "toy-xor"
+    nid = 65001
+    key_length = 16
+    iv_length = 0
+    block_size = 1
+    is_null = False
+
+    def encrypter(self, key: bytes, iv: bytes) -> evp.Transform:
+        return lambda data: bytes(b ^ key[i % 16] for i, b in enumerate(data))
+
+    def decrypter(self, key: bytes, iv: bytes) -> evp.Transform:
+        return self.encrypter(key, iv)
+
+
+def registries(
+    extra_ciphers: dict[str, object], extra_digests: dict[str, object]
+) -> Callable[[str], Registry]:
+    """A SuiteContext.registry over the installed plugins plus the given extra entries."""
+    manager = PluginManager()
+    extras = {evp.CIPHER_REGISTRY: extra_ciphers, evp.DIGEST_REGISTRY: extra_digests}
+
+    def registry(hook_name: str) -> Registry:
+        base = manager.registry(hook_name)
+        merged = Registry(base.slot)
+        for entry in base.entries():
+            merged.add(entry.name, entry.value, entry.doc, plugin=entry.plugin)
+        for name, info in extras.get(hook_name, {}).items():
+            merged.add(name, info, "third party", plugin="toy")
+        return merged
+
+    return registry
+
+
+def test_algorithms_resolve_registered_names_and_nids() -> None:
+    toy = XorCipher()
+    algorithms = evp.LegacyAlgorithms.from_registries(
+        registries({"toy-xor": toy, "TOYX": toy}, {"sha512-256-alias": evp.DIGESTS["sha512-256"]})
+    )
+    assert algorithms.cipher("Toy-Xor") is toy and algorithms.cipher("toyx") is toy
+    assert algorithms.cipher_by_nid(65001) is toy
+    assert algorithms.cipher("aes-256-cbc") is evp.CIPHERS["aes-256-cbc"]  # built-ins too
+    assert algorithms.digest("sha512-256-alias") is evp.DIGESTS["sha512-256"]
+    with pytest.raises(KeyError):
+        evp.BUILTIN.cipher("toy-xor")
+    with pytest.raises(KeyError):
+        evp.BUILTIN.cipher_by_nid(65001)
+
+
+def test_two_ciphers_claiming_one_nid_are_a_plugin_error() -> None:
+    from tinca.core.errors import PluginError
+
+    class Impostor(XorCipher):
+        name = "impostor"
+        nid = 427  # aes-256-cbc's
+
+    with pytest.raises(PluginError, match="NID 427"):
+        evp.LegacyAlgorithms.from_registries(registries({"impostor": Impostor()}, {}))
+
+
+def test_ans_key_with_a_registered_nid_makes_a_working_key_pair() -> None:
+    from cryptography.hazmat.primitives import hashes
+
+    from tinca.core.suite import PacketError
+    from tinca.plugins.ciphers.legacy.packets import (
+        LegacyDataParams,
+        PacketOpener,
+        PacketSealer,
+    )
+
+    toy_digest = evp.LegacyDigestInfo("toy-sha256", 65002, 32, 64, "toy", (), hashes.SHA256)
+    algorithms = evp.LegacyAlgorithms.from_registries(
+        registries({"toy-xor": XorCipher()}, {"toy-sha256": toy_digest})
+    )
+    with pytest.raises(PacketError, match="unknown cipher"):
+        LegacyDataParams.from_ans_key(65001, 672, 4, 0)  # tinca's own tables only
+    with pytest.raises(PacketError, match="unknown digest"):
+        LegacyDataParams.from_ans_key(427, 65002, 4, 0)
+    params = LegacyDataParams.from_ans_key(65001, 65002, 8, 0, algorithms)
+    assert params.cipher is not None and params.cipher.name == "toy-xor"
+    assert params.digest is toy_digest and params.authenticated
+    assert params.key_length == 16
+    key = bytes(range(16))
+    datagram = PacketSealer(key, params).seal(b"frame!")
+    assert datagram[:4] != (1).to_bytes(4, "big")  # the sequence number is encrypted
+    assert PacketOpener(key, params).open(datagram) == b"frame!"
+
+
+def test_ans_key_accepts_registered_compression_levels_beyond_tincds() -> None:
+    from tinca.core.suite import PacketError
+    from tinca.plugins.ciphers.legacy.packets import LegacyDataParams
+
+    with pytest.raises(PacketError, match="bogus compression"):
+        LegacyDataParams.from_ans_key(427, 672, 4, 12)
+    assert LegacyDataParams.from_ans_key(427, 672, 4, 12, compressions={12}).compression == 12
+
+
+def test_legacy_suite_takes_cipher_and_digest_from_the_registries(tmp_path: Path) -> None:
+    from tinca.core.config.loader import load_configuration
+    from tinca.core.keys import KeygenRequest
+    from tinca.core.meta.requests import AnsKey
+    from tinca.core.suite import SuiteContext
+    from tinca.plugins.ciphers.legacy.rsa_keys import generate_rsa_keys
+    from tinca.plugins.ciphers.legacy.suite import LegacySuite
+
+    (tmp_path / "hosts").mkdir()
+    (tmp_path / "tinc.conf").write_text("Name = alpha\nCipher = TOY-XOR\nDigest = sha1\n")
+    (tmp_path / "hosts" / "alpha").write_text("Port = 655\n")
+    generate_rsa_keys(KeygenRequest(confbase=tmp_path, name="alpha", bits=1024))
+    config = load_configuration(tmp_path, PluginManager().variables)
+
+    def context(registry: Callable[[str], Registry]) -> SuiteContext:
+        return SuiteContext(config, "alpha", os.urandom, lambda: 0.0, lambda level: None, registry)
+
+    suite = LegacySuite(context(registries({"toy-xor": XorCipher()}, {})))
+    offer, opener = suite.answer_key_request("beta")
+    assert (offer.cipher, offer.digest) == (65001, 64)
+    answer = AnsKey("beta", "alpha", offer.key, offer.cipher, offer.digest, offer.mac_length,
+                    offer.compression)
+    sealer = suite.accept_key_answer("beta", answer)
+    assert opener.open(sealer.seal(b"through the registry")) == b"through the registry"
+
+    from tinca.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="TOY-XOR"):
+        LegacySuite(context(PluginManager().registry))

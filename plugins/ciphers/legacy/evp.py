@@ -16,15 +16,31 @@ OpenSSL 3 moved Blowfish, CAST5, DES, SEED, RC2 and RC4 to its "legacy"
 provider. A tincd linked to OpenSSL 3 still accepts their names, but without
 that provider loaded it fails when it sets up the key; ``legacy_provider``
 marks them so tinca can warn.
+
+**The contract for other plugins.** The legacy suite resolves ``Cipher`` and
+``Digest``, and the NIDs a peer announces in ANS_KEY, only through the
+``tinca_register_legacy_ciphers`` and ``tinca_register_legacy_digests``
+registries (:class:`LegacyAlgorithms`), never through the tables here; this
+module's tables are simply what tinca's own legacy plugin registers. So a
+third-party package adds a cipher or digest by registering an ``info`` object
+that satisfies :class:`LegacyCipher` or :class:`LegacyDigest`: sizes and NID as
+OpenSSL reports them, and factories for the per-key packet transforms.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.ciphers import Cipher, CipherAlgorithm, algorithms, modes
+
+from tinca.core.errors import PluginError
+from tinca.core.suite import PacketError
+
+if TYPE_CHECKING:
+    from tinca.core.registry import Registry
 
 try:  # cryptography >= 43 moved old algorithms here; the old names warn and will go
     from cryptography.hazmat.decrepit.ciphers import algorithms as _old_algorithms
@@ -42,6 +58,124 @@ def _old_algorithm(name: str) -> Callable[..., CipherAlgorithm]:
 
 def _old_mode(name: str) -> Callable[[bytes], modes.Mode]:
     return getattr(_old_modes, name, None) or getattr(modes, name)
+
+
+# ---------------------------------------------------------------------------
+# The contract: what a registered cipher or digest ``info`` provides
+# ---------------------------------------------------------------------------
+
+Transform = Callable[[bytes], bytes]
+"""Encrypts, or decrypts, one packet; a decrypter raises :class:`PacketError`."""
+
+
+class LegacyCipher(Protocol):
+    """What ``info`` in ``register(name, info)`` of ``tinca_register_legacy_ciphers`` provides.
+
+    One OpenSSL cipher as tincd 1.0 runs it on UDP packets. The sizes and the
+    NID must be what OpenSSL reports (``EVP_CIPHER_nid``, ``_key_length``,
+    ``_iv_length``, ``_block_size``), because a tincd peer derives the key
+    material's length and the cipher from them: the NID goes on the wire in
+    ANS_KEY, and the key material is ``key_length + iv_length`` random bytes
+    (cipher key first, then IV). :class:`LegacyCipherInfo` is tinca's own
+    implementation; a plugin may use it or any class with these members.
+    """
+
+    @property
+    def name(self) -> str:
+        """The canonical (lower-case OpenSSL) name; aliases are registered separately."""
+        ...
+
+    @property
+    def nid(self) -> int:
+        """OpenSSL's NID, as ANS_KEY carries it (0 only for ``none``)."""
+        ...
+
+    @property
+    def key_length(self) -> int:
+        """Bytes of cipher key."""
+        ...
+
+    @property
+    def iv_length(self) -> int:
+        """Bytes of IV (0 for ECB and for stream ciphers without one)."""
+        ...
+
+    @property
+    def block_size(self) -> int:
+        """EVP's block size: the padding unit of CBC/ECB, 1 for stream-like modes."""
+        ...
+
+    @property
+    def is_null(self) -> bool:
+        """True only for ``none``: packets go unencrypted."""
+        ...
+
+    def encrypter(self, key: bytes, iv: bytes) -> Transform:
+        """The per-packet encryption for one key, built once per key.
+
+        Must give the bytes tincd's ``EVP_EncryptInit_ex(ctx, NULL, NULL,
+        NULL, NULL)``, ``EVP_EncryptUpdate``, ``EVP_EncryptFinal_ex`` give for
+        each packet in turn (padding included), since that is what a tincd
+        peer decrypts.
+        """
+        ...
+
+    def decrypter(self, key: bytes, iv: bytes) -> Transform:
+        """The per-packet decryption for one key; raises only :class:`PacketError`.
+
+        Its input is any byte string an attacker may send (after the MAC
+        check, if packets carry one).
+        """
+        ...
+
+
+class MacContext(Protocol):
+    """A keyed HMAC context as ``cryptography``'s :class:`~hmac.HMAC` offers it."""
+
+    def update(self, data: bytes) -> None:
+        """Feed ``data``."""
+        ...
+
+    def copy(self) -> MacContext:
+        """An independent context in the same state (the keyed start is copied per packet)."""
+        ...
+
+    def finalize(self) -> bytes:
+        """The whole MAC; the context is used up."""
+        ...
+
+
+class LegacyDigest(Protocol):
+    """What ``info`` in ``register(name, info)`` of ``tinca_register_legacy_digests`` provides.
+
+    One OpenSSL digest as tincd 1.0 uses it: an HMAC keyed with the packet key
+    material, truncated to MACLength. NID and length as OpenSSL reports them.
+    """
+
+    @property
+    def name(self) -> str:
+        """The canonical (lower-case OpenSSL) name."""
+        ...
+
+    @property
+    def nid(self) -> int:
+        """OpenSSL's NID, as ANS_KEY carries it (0 only for ``none``)."""
+        ...
+
+    @property
+    def digest_length(self) -> int:
+        """Bytes of the full MAC; MACLength may not exceed it."""
+        ...
+
+    @property
+    def is_null(self) -> bool:
+        """True only for ``none``: packets carry no MAC."""
+        ...
+
+    def hmac(self, key: bytes) -> MacContext:
+        """A fresh HMAC context keyed with ``key`` (built once per packet key)."""
+        ...
+
 
 
 DEFAULT_CIPHER = "aes-256-cbc"  # tincd 1.0.36's default Cipher
@@ -121,6 +255,15 @@ class LegacyCipherInfo:
         mode = _MODES[self.mode]
         return Cipher(self.algorithm(key, iv), None if mode is None else mode(iv))
 
+    def encrypter(self, key: bytes, iv: bytes) -> Transform:
+        """Per-packet encryption under ``key``/``iv``, as tincd's context behaves (see
+        :mod:`~tinca.plugins.ciphers.legacy.packets`)."""
+        return _encrypter(self, key, iv)
+
+    def decrypter(self, key: bytes, iv: bytes) -> Transform:
+        """Per-packet decryption under ``key``/``iv``; raises :class:`PacketError`."""
+        return _decrypter(self, key, iv)
+
 
 @dataclass(frozen=True)
 class LegacyDigestInfo:
@@ -157,6 +300,133 @@ class LegacyDigestInfo:
         if self.hash_algorithm is None:
             raise ValueError("digest 'none' cannot hash")
         return hashes.Hash(self.hash_algorithm())
+
+
+# ---------------------------------------------------------------------------
+# Packet transforms of tinca's own ciphers: one closure per key and direction, by mode
+#
+# tincd re-initialises its context per packet without key or IV; with OpenSSL 3
+# that restarts CBC, CFB, CFB8 and OFB at the key's IV, while CTR and stream
+# ciphers run on (see packets.py for the whole story).
+# ---------------------------------------------------------------------------
+
+_DECRYPT_ERROR = "Error decrypting packet"
+# PKCS#7 padding strings by length, so padding a packet allocates nothing new.
+_PADS = [bytes([n]) * n for n in range(256)]
+
+
+def _encrypter(cipher: LegacyCipherInfo, key: bytes, iv: bytes) -> Transform:
+    mode = cipher.mode
+    if mode == "cbc":
+        return _cbc_encrypter(cipher, key, iv)
+    if mode == "ecb":
+        update = cipher.cipher(key, iv).encryptor().update  # ECB keeps no state
+        bs = cipher.block_size
+        return lambda plain: update(plain + _PADS[bs - len(plain) % bs])
+    if mode in ("ctr", "stream"):
+        return _running_transform(cipher, key, iv, encrypt=True)
+    fresh = cipher.cipher(key, iv)  # CFB, CFB8, OFB: back to the IV each packet
+    return lambda plain: fresh.encryptor().update(plain)
+
+
+def _decrypter(cipher: LegacyCipherInfo, key: bytes, iv: bytes) -> Transform:
+    mode = cipher.mode
+    if mode == "cbc":
+        return _cbc_decrypter(cipher, key, iv)
+    if mode == "ecb":
+        update = cipher.cipher(key, iv).decryptor().update
+        bs = cipher.block_size
+
+        def decrypt_ecb(body: bytes) -> bytes:
+            if not body or len(body) % bs:
+                raise PacketError(_DECRYPT_ERROR)
+            return _unpad(update(body), bs)
+
+        return decrypt_ecb
+    if mode in ("ctr", "stream"):
+        return _running_transform(cipher, key, iv, encrypt=False)
+    fresh = cipher.cipher(key, iv)
+    return lambda body: fresh.decryptor().update(body)
+
+
+def _unpad(plain: bytes, bs: int) -> bytes:
+    """Strip PKCS#7 padding as EVP_DecryptFinal does, or raise."""
+    pad = plain[-1]
+    if not 0 < pad <= bs or plain[-pad:] != _PADS[pad]:
+        raise PacketError(_DECRYPT_ERROR)
+    return plain[:-pad]
+
+
+# CBC restarts at the key's IV for every packet. Building a cryptography
+# context per packet costs more than the encryption itself, so one context runs
+# for the whole key, and the chaining is corrected instead: a running CBC
+# context chains the next block with the last ciphertext block it saw (``last``)
+# where a restarted one would use the IV. XORing the first block with
+# ``IV ^ last`` on the way in (encrypt) or out (decrypt) gives exactly the
+# bytes of a context restarted at the IV.
+
+
+def _cbc_encrypter(cipher: LegacyCipherInfo, key: bytes, iv: bytes) -> Transform:
+    update = cipher.cipher(key, iv).encryptor().update
+    bs = cipher.block_size
+    iv_int = int.from_bytes(iv, "big")
+    last = iv_int
+
+    def encrypt_cbc(plain: bytes) -> bytes:
+        nonlocal last
+        plain += _PADS[bs - len(plain) % bs]
+        mask = iv_int ^ last
+        if mask:
+            head = (int.from_bytes(plain[:bs], "big") ^ mask).to_bytes(bs, "big")
+            plain = head + plain[bs:]
+        body = update(plain)
+        last = int.from_bytes(body[-bs:], "big")
+        return body
+
+    return encrypt_cbc
+
+
+def _cbc_decrypter(cipher: LegacyCipherInfo, key: bytes, iv: bytes) -> Transform:
+    update = cipher.cipher(key, iv).decryptor().update
+    bs = cipher.block_size
+    iv_int = int.from_bytes(iv, "big")
+    last = iv_int
+
+    def decrypt_cbc(body: bytes) -> bytes:
+        nonlocal last
+        if not body or len(body) % bs:
+            # Checked before the context sees it: a partial block would stay buffered.
+            raise PacketError(_DECRYPT_ERROR)
+        plain = update(body)
+        mask = iv_int ^ last
+        last = int.from_bytes(body[-bs:], "big")
+        if mask:
+            head = (int.from_bytes(plain[:bs], "big") ^ mask).to_bytes(bs, "big")
+            plain = head + plain[bs:]
+        return _unpad(plain, bs)
+
+    return decrypt_cbc
+
+
+def _running_transform(
+    cipher: LegacyCipherInfo, key: bytes, iv: bytes, *, encrypt: bool
+) -> Transform:
+    """CTR and stream ciphers: one keystream for the whole key, as tincd's context runs on."""
+    c = cipher.cipher(key, iv)
+    update = (c.encryptor() if encrypt else c.decryptor()).update
+    if cipher.mode != "ctr":
+        return update
+    bs = cipher.algorithm(key, iv).block_size // 8  # the counter block, not EVP's 1
+    fillers = [bytes(bs - r) if r else b"" for r in range(bs)]
+
+    def ctr(data: bytes) -> bytes:
+        out = update(data)
+        filler = fillers[len(data) % bs]
+        if filler:
+            update(filler)  # tincd starts each packet on a fresh counter block
+        return out
+
+    return ctr
 
 
 # ---------------------------------------------------------------------------
@@ -462,3 +732,86 @@ def meta_cipher_for(data_cipher: LegacyCipherInfo) -> LegacyCipherInfo:
     if data_cipher.key_length <= 24:
         return CIPHERS["aes-192-cfb"]
     return CIPHERS["aes-256-cfb"]
+
+
+# ---------------------------------------------------------------------------
+# Lookups over what the plugins registered
+# ---------------------------------------------------------------------------
+
+CIPHER_REGISTRY = "tinca_register_legacy_ciphers"
+"""The registry hook whose entries are :class:`LegacyCipher` infos."""
+DIGEST_REGISTRY = "tinca_register_legacy_digests"
+"""The registry hook whose entries are :class:`LegacyDigest` infos."""
+
+
+class _Info(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def nid(self) -> int: ...
+
+
+_InfoT = TypeVar("_InfoT", bound=_Info)
+
+
+class LegacyAlgorithms:
+    """Ciphers and digests by config name and by wire NID, from registered infos.
+
+    Built once per suite from the node's registries (:meth:`from_registries`),
+    so a cipher or digest a third-party plugin registers is found exactly like
+    tinca's own: by its ``Cipher``/``Digest`` name (case-insensitively) and by
+    the NID a peer announces in ANS_KEY. Two different infos claiming one NID
+    would make a peer's ANS_KEY ambiguous: that is a :class:`PluginError`.
+    """
+
+    def __init__(
+        self,
+        ciphers: Iterable[tuple[str, LegacyCipher]],
+        digests: Iterable[tuple[str, LegacyDigest]],
+    ) -> None:
+        self._ciphers = {name.lower(): info for name, info in ciphers}
+        self._digests = {name.lower(): info for name, info in digests}
+        self._cipher_nids: dict[int, LegacyCipher] = _by_nid(self._ciphers, "cipher")
+        self._digest_nids: dict[int, LegacyDigest] = _by_nid(self._digests, "digest")
+
+    @classmethod
+    def from_registries(cls, registry: Callable[[str], Registry]) -> LegacyAlgorithms:
+        """The lookups over ``registry(CIPHER_REGISTRY)`` and ``registry(DIGEST_REGISTRY)``
+        (``registry`` is :attr:`~tinca.core.suite.SuiteContext.registry`)."""
+        return cls(
+            ((e.name, e.value) for e in registry(CIPHER_REGISTRY).entries()),
+            ((e.name, e.value) for e in registry(DIGEST_REGISTRY).entries()),
+        )
+
+    def cipher(self, name: str) -> LegacyCipher:
+        """The cipher a ``Cipher`` value names; KeyError if nobody registered it."""
+        return self._ciphers[name.lower()]
+
+    def digest(self, name: str) -> LegacyDigest:
+        """The digest a ``Digest`` value names; KeyError if nobody registered it."""
+        return self._digests[name.lower()]
+
+    def cipher_by_nid(self, nid: int) -> LegacyCipher:
+        """The cipher a peer announced by NID; KeyError if nobody registered it."""
+        return self._cipher_nids[nid]
+
+    def digest_by_nid(self, nid: int) -> LegacyDigest:
+        """The digest a peer announced by NID; KeyError if nobody registered it."""
+        return self._digest_nids[nid]
+
+
+def _by_nid(infos: dict[str, _InfoT], kind: str) -> dict[int, _InfoT]:
+    table: dict[int, _InfoT] = {}
+    for info in infos.values():
+        old = table.setdefault(info.nid, info)
+        if old is not info and old.name != info.name:
+            raise PluginError(
+                f"legacy {kind}s {old.name!r} and {info.name!r} both claim NID {info.nid}"
+            )
+    return table
+
+
+BUILTIN = LegacyAlgorithms(cipher_names(), digest_names())
+"""The lookups over tinca's own tables only: for sans-IO code and tests that run
+without a plugin manager. A node's suite uses :meth:`LegacyAlgorithms.from_registries`."""

@@ -20,7 +20,9 @@ Wire format (tincd 1.0.36, ``send_udppacket``/``receive_udppacket`` in
   CTR carries on from the next whole counter block (the rest of a partly used
   block is dropped) and stream ciphers (ChaCha20, RC4) carry on mid-stream.
   Those last modes only work on a loss-free, in-order path, and so it is here:
-  this module reproduces each behaviour byte for byte.
+  each cipher's ``encrypter``/``decrypter`` (tinca's own in :mod:`.evp`, or a
+  plugin's, found through the cipher registry) reproduces its behaviour byte
+  for byte.
 * The receiver checks, in this order: length (at least 4 + MACLength bytes,
   even when Digest is none), MAC, decryption (padding), the replay window,
   decompression. A packet rejected after decryption has still moved a
@@ -41,7 +43,7 @@ from __future__ import annotations
 
 import hmac as _hmac
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -49,7 +51,7 @@ from cryptography.hazmat.primitives.hmac import HMAC
 
 from tinca.core.suite import PacketError
 from tinca.plugins.ciphers.legacy import evp
-from tinca.plugins.ciphers.legacy.evp import LegacyCipherInfo, LegacyDigestInfo
+from tinca.plugins.ciphers.legacy.evp import LegacyAlgorithms, LegacyCipher, LegacyDigest
 
 SEQNO_SIZE = 4
 """Bytes of the big-endian sequence number in front of each payload (``vpn_packet_t.seqno``)."""
@@ -93,8 +95,8 @@ class LegacyDataParams:
     digest's length. ``compression`` is the level (0 = none).
     """
 
-    cipher: LegacyCipherInfo | None = None
-    digest: LegacyDigestInfo | None = None
+    cipher: LegacyCipher | None = None
+    digest: LegacyDigest | None = None
     mac_length: int = evp.DEFAULT_MAC_LENGTH
     compression: int = 0
 
@@ -124,7 +126,7 @@ class LegacyDataParams:
     @property
     def key_length(self) -> int:
         """Bytes of key material: cipher key plus IV, or 1 for cipher ``none``."""
-        return self.cipher.key_material_length if self.cipher is not None else 1
+        return self.cipher.key_length + self.cipher.iv_length if self.cipher is not None else 1
 
     @property
     def authenticated(self) -> bool:
@@ -142,25 +144,33 @@ class LegacyDataParams:
 
     @classmethod
     def from_ans_key(
-        cls, cipher_nid: int, digest_nid: int, mac_length: int, compression: int
+        cls,
+        cipher_nid: int,
+        digest_nid: int,
+        mac_length: int,
+        compression: int,
+        algorithms: LegacyAlgorithms = evp.BUILTIN,
+        compressions: Container[int] = (),
     ) -> LegacyDataParams:
         """The settings a peer announced in ANS_KEY, checked as ``ans_key_h`` checks them.
 
-        Raises :class:`PacketError` with tincd's complaint for an unknown cipher
-        or digest, a MAC length outside the digest, or a compression level
-        outside 0-11.
+        NIDs are looked up in ``algorithms`` (a node passes the registered
+        ciphers and digests). Raises :class:`PacketError` with tincd's
+        complaint for an unknown cipher or digest, a MAC length outside the
+        digest, or a compression level outside 0-11 and not in ``compressions``
+        (levels a plugin registered beyond tincd's).
         """
         try:
-            cipher = evp.cipher_by_nid(cipher_nid)
+            cipher = algorithms.cipher_by_nid(cipher_nid)
         except KeyError:
             raise PacketError("uses unknown cipher") from None
         try:
-            digest = evp.digest_by_nid(digest_nid)
+            digest = algorithms.digest_by_nid(digest_nid)
         except KeyError:
             raise PacketError("uses unknown digest") from None
         if not digest.is_null and not 0 <= mac_length <= digest.digest_length:
             raise PacketError("uses bogus MAC length")
-        if not 0 <= compression <= MAX_COMPRESSION:
+        if not 0 <= compression <= MAX_COMPRESSION and compression not in compressions:
             raise PacketError("uses bogus compression level")
         # Without a digest tincd ignores the MAC length when sending.
         return cls(cipher, digest, max(mac_length, 0), compression)
@@ -210,132 +220,6 @@ def _split_key(key: bytes, params: LegacyDataParams) -> tuple[bytes, bytes]:
 
 
 # ---------------------------------------------------------------------------
-# Cipher transforms: one closure per key and direction, built by mode
-# ---------------------------------------------------------------------------
-
-Transform = Callable[[bytes], bytes]
-"""Encrypts, or decrypts, one packet; a decrypter raises :class:`PacketError`."""
-
-_DECRYPT_ERROR = "Error decrypting packet"
-# PKCS#7 padding strings by length, so padding a packet allocates nothing new.
-_PADS = [bytes([n]) * n for n in range(256)]
-
-
-def _encrypter(cipher: LegacyCipherInfo, key: bytes, iv: bytes) -> Transform:
-    mode = cipher.mode
-    if mode == "cbc":
-        return _cbc_encrypter(cipher, key, iv)
-    if mode == "ecb":
-        update = cipher.cipher(key, iv).encryptor().update  # ECB keeps no state
-        bs = cipher.block_size
-        return lambda plain: update(plain + _PADS[bs - len(plain) % bs])
-    if mode in ("ctr", "stream"):
-        return _running_transform(cipher, key, iv, encrypt=True)
-    fresh = cipher.cipher(key, iv)  # CFB, CFB8, OFB: back to the IV each packet
-    return lambda plain: fresh.encryptor().update(plain)
-
-
-def _decrypter(cipher: LegacyCipherInfo, key: bytes, iv: bytes) -> Transform:
-    mode = cipher.mode
-    if mode == "cbc":
-        return _cbc_decrypter(cipher, key, iv)
-    if mode == "ecb":
-        update = cipher.cipher(key, iv).decryptor().update
-        bs = cipher.block_size
-
-        def decrypt_ecb(body: bytes) -> bytes:
-            if not body or len(body) % bs:
-                raise PacketError(_DECRYPT_ERROR)
-            return _unpad(update(body), bs)
-
-        return decrypt_ecb
-    if mode in ("ctr", "stream"):
-        return _running_transform(cipher, key, iv, encrypt=False)
-    fresh = cipher.cipher(key, iv)
-    return lambda body: fresh.decryptor().update(body)
-
-
-def _unpad(plain: bytes, bs: int) -> bytes:
-    """Strip PKCS#7 padding as EVP_DecryptFinal does, or raise."""
-    pad = plain[-1]
-    if not 0 < pad <= bs or plain[-pad:] != _PADS[pad]:
-        raise PacketError(_DECRYPT_ERROR)
-    return plain[:-pad]
-
-
-# CBC restarts at the key's IV for every packet. Building a cryptography
-# context per packet costs more than the encryption itself, so one context runs
-# for the whole key, and the chaining is corrected instead: a running CBC
-# context chains the next block with the last ciphertext block it saw (``last``)
-# where a restarted one would use the IV. XORing the first block with
-# ``IV ^ last`` on the way in (encrypt) or out (decrypt) gives exactly the
-# bytes of a context restarted at the IV.
-
-
-def _cbc_encrypter(cipher: LegacyCipherInfo, key: bytes, iv: bytes) -> Transform:
-    update = cipher.cipher(key, iv).encryptor().update
-    bs = cipher.block_size
-    iv_int = int.from_bytes(iv, "big")
-    last = iv_int
-
-    def encrypt_cbc(plain: bytes) -> bytes:
-        nonlocal last
-        plain += _PADS[bs - len(plain) % bs]
-        mask = iv_int ^ last
-        if mask:
-            head = (int.from_bytes(plain[:bs], "big") ^ mask).to_bytes(bs, "big")
-            plain = head + plain[bs:]
-        body = update(plain)
-        last = int.from_bytes(body[-bs:], "big")
-        return body
-
-    return encrypt_cbc
-
-
-def _cbc_decrypter(cipher: LegacyCipherInfo, key: bytes, iv: bytes) -> Transform:
-    update = cipher.cipher(key, iv).decryptor().update
-    bs = cipher.block_size
-    iv_int = int.from_bytes(iv, "big")
-    last = iv_int
-
-    def decrypt_cbc(body: bytes) -> bytes:
-        nonlocal last
-        if not body or len(body) % bs:
-            # Checked before the context sees it: a partial block would stay buffered.
-            raise PacketError(_DECRYPT_ERROR)
-        plain = update(body)
-        mask = iv_int ^ last
-        last = int.from_bytes(body[-bs:], "big")
-        if mask:
-            head = (int.from_bytes(plain[:bs], "big") ^ mask).to_bytes(bs, "big")
-            plain = head + plain[bs:]
-        return _unpad(plain, bs)
-
-    return decrypt_cbc
-
-
-def _running_transform(
-    cipher: LegacyCipherInfo, key: bytes, iv: bytes, *, encrypt: bool
-) -> Transform:
-    """CTR and stream ciphers: one keystream for the whole key, as tincd's context runs on."""
-    c = cipher.cipher(key, iv)
-    update = (c.encryptor() if encrypt else c.decryptor()).update
-    if cipher.mode != "ctr":
-        return update
-    bs = cipher.algorithm(key, iv).block_size // 8  # the counter block, not EVP's 1
-    fillers = [bytes(bs - r) if r else b"" for r in range(bs)]
-
-    def ctr(data: bytes) -> bytes:
-        out = update(data)
-        filler = fillers[len(data) % bs]
-        if filler:
-            update(filler)  # tincd starts each packet on a fresh counter block
-        return out
-
-    return ctr
-
-
-# ---------------------------------------------------------------------------
 # The two directions
 # ---------------------------------------------------------------------------
 
@@ -367,9 +251,13 @@ class PacketSealer:
         self.params = params
         self.seqno = 0
         self._codec = _check_codec(params, codec)
-        self._encrypt = _encrypter(params.cipher, cipher_key, iv) if params.cipher else None
+        self._encrypt = params.cipher.encrypter(cipher_key, iv) if params.cipher else None
         self._mac = _mac_context(key, params)
         self._mac_length = params.mac_length
+
+    def key_fields(self) -> tuple[int, int, int, int]:
+        """Cipher NID, digest NID, MACLength and compression of the key (ANS_KEY's fields)."""
+        return self.params.ans_key_fields()
 
     def seal(self, packet: bytes) -> bytes:
         """The UDP payload carrying ``packet`` (an Ethernet frame) under the next sequence number.
@@ -422,13 +310,18 @@ class PacketOpener:
         self.lost = 0
         self.last_inner_length = 0
         self._codec = _check_codec(params, codec)
-        self._decrypt = _decrypter(params.cipher, cipher_key, iv) if params.cipher else None
+        self._decrypt = params.cipher.decrypter(cipher_key, iv) if params.cipher else None
         self._mac = _mac_context(key, params)
         self._mac_length = params.mac_length
         # tincd's length check counts MACLength even when there is no digest.
         self._min_length = SEQNO_SIZE + params.mac_length
         self._window = replay_window
         self._late = bytearray(replay_window)
+
+    @property
+    def compression(self) -> int:
+        """The compression level of packets under this key (0: none)."""
+        return self.params.compression
 
     @property
     def needs_rekey(self) -> bool:

@@ -8,7 +8,9 @@ and ``Compression``.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 
@@ -37,6 +39,22 @@ from tinca.plugins.ciphers.legacy.rsa_keys import (
     rsa_private_key_from_hex,
     rsa_public_key_from_hex,
 )
+
+if TYPE_CHECKING:
+    from tinca.core.config.model import Configuration
+    from tinca.core.registry import Registry
+
+DEFAULT_MTU_STRATEGY = "tinc10"
+"""The MTU strategy a tinc 1.0 peer gets unless configured (tincd 1.0's probing)."""
+
+
+COMPRESSION_REGISTRY = "tinca_register_compressions"
+"""The registry of compression codecs, by level (see ``tinca_register_compressions``)."""
+
+
+def _registered_levels(registry: Registry) -> frozenset[int]:
+    """The numeric compression levels some plugin registered a codec for."""
+    return frozenset(int(name) for name in registry.names() if name.isdigit())
 
 
 def host_options(config, name: str, server_options: int) -> int:  # type: ignore[no-untyped-def]
@@ -83,10 +101,21 @@ class LegacySuite:
         cipher = str(config.lookup("Cipher"))
         digest = str(config.lookup("Digest"))
         compression = int(config.lookup("Compression") or 0)
+        # Names and the NIDs peers announce resolve through what the plugins
+        # registered, so a third-party cipher or digest works like ours.
+        self.algorithms = evp.LegacyAlgorithms.from_registries(context.registry)
+        self.compressions = _registered_levels(context.registry(COMPRESSION_REGISTRY))
+        try:
+            chosen_cipher = self.algorithms.cipher(cipher)
+            chosen_digest = self.algorithms.digest(digest)
+        except KeyError as err:
+            raise ConfigError(
+                f"Cipher = {cipher}, Digest = {digest}: no plugin registered {err}", config.source
+            ) from None
         try:
             self.params = LegacyDataParams(
-                cipher=None if cipher == "none" else evp.cipher_by_name(cipher),
-                digest=None if digest == "none" else evp.digest_by_name(digest),
+                cipher=chosen_cipher,
+                digest=chosen_digest,
                 mac_length=int(config.lookup("MACLength")),
                 compression=compression,
             )
@@ -178,7 +207,12 @@ class LegacySuite:
     def accept_key_answer(self, peer: str, answer: AnsKey) -> PacketSealer:
         """The sealer for packets to ``peer`` from its ANS_KEY (tincd's ans_key_h)."""
         params = LegacyDataParams.from_ans_key(
-            answer.cipher, answer.digest, answer.mac_length, answer.compression
+            answer.cipher,
+            answer.digest,
+            answer.mac_length,
+            answer.compression,
+            self.algorithms,
+            self.compressions,
         )
         key = key_from_hex(answer.key, params)
         try:
@@ -186,3 +220,14 @@ class LegacySuite:
         except Exception as err:  # a level we have no codec for
             raise PacketError(f"Node {peer} uses compression level we lack: {err}") from None
         return PacketSealer(key, params, codec)
+
+    # ------------------------------------------------------------------ node
+
+    def default_mtu_strategy(self, peer_options: int) -> str:
+        """``tinc10``: every peer gets tincd 1.0's probing."""
+        return DEFAULT_MTU_STRATEGY
+
+    def reconfigure(self, config: Configuration) -> None:
+        """SIGHUP: look peers' keys and host settings up in ``config`` from now
+        on (our own key and packet parameters stay, as in tincd)."""
+        self.context = dataclasses.replace(self.context, config=config)
