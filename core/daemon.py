@@ -39,6 +39,7 @@ from tinca.core.events import HostEvent, NodeEvent
 from tinca.core.lifecycle import DRAIN_TIMEOUT, LifecycleQueue
 from tinca.core.listeners import Listener, close_all, open_listeners
 from tinca.core.logs import DEBUG_CONNECTIONS, level_for
+from tinca.core.node.node import Node
 from tinca.core.node.shell import NodeRuntime
 from tinca.core.paths import Names
 from tinca.core.pidfile import PidfileInfo, write_control_pidfile
@@ -60,7 +61,10 @@ class Daemon:
     options: list[str] = field(default_factory=list)
     device: Device | None = None
     listeners: list[Listener] = field(default_factory=list)
-    node: NodeRuntime | None = None
+    #: the running node, sans-IO (the control socket reads it)
+    node: Node | None = None
+    #: its I/O shell on the event loop
+    shell: NodeRuntime | None = None
     after_setup: Callable[[], None] | None = None
     """Run once the device is open and ports are bound (-R, -U drop privileges here)."""
     control: ControlServer | None = None
@@ -176,9 +180,10 @@ class Daemon:
             if self.after_setup is not None:
                 self.after_setup()
             self.lifecycle = LifecycleQueue(self._call_hook)
-            self.node = NodeRuntime(
+            self.shell = NodeRuntime.build(
                 self.stack, self.node_event(), self.device, self.listeners, self._fire
             )
+            self.node = self.shell.node
         except (TincaError, OSError) as err:
             log.error("%s", err)
             await self._close_lifecycle()
@@ -188,18 +193,18 @@ class Daemon:
             log.info("Terminating")
             return 1
         self._watch(loop)
-        self.node.on_fatal = self.stop
-        self.node.load_own_subnets()
-        self.node.start(loop)
+        self.shell.on_fatal = self.stop
+        self.shell.load_own_subnets()
+        self.shell.start(loop)
         assert self.control is not None
         await self.control.start()
         logging.getLogger().addHandler(self.control.log_handler)
         self.control.refresh_log_levels()
         log.info("Ready")
         await self._stopping.wait()
-        self.node.stop()
+        self.shell.stop()
         await asyncio.sleep(0)  # let transports flush their close
-        self.node.unload_own_subnets()
+        self.shell.unload_own_subnets()
         # tincd's order: the host-down and subnet-down events of shutdown
         # before tinc-down. Waited for off the loop, which keeps serving the
         # control socket's log stream meanwhile.
@@ -275,8 +280,8 @@ class Daemon:
         for warning in stack.warnings:
             log.warning("%s", warning)
         self.stack = stack
-        if self.node is not None:
-            self.node.reconfigure(stack)
+        if self.shell is not None:
+            self.shell.reconfigure(stack)
         return True
 
     # ------------------------------------------------------------------ control socket
@@ -293,8 +298,8 @@ class Daemon:
 
     def control_retry(self) -> None:
         """``tinca retry``: as SIGALRM."""
-        if self.node is not None:
-            self.node.retry()
+        if self.shell is not None:
+            self.shell.retry()
 
     def control_set_debug(self, level: int) -> None:
         """``tinca debug N``: the new debug level (the control server adjusts the loggers)."""
@@ -302,5 +307,5 @@ class Daemon:
 
     def _retry(self) -> None:
         log.info("Got SIGALRM, retrying outgoing connections")
-        if self.node is not None:
-            self.node.retry()
+        if self.shell is not None:
+            self.shell.retry()

@@ -24,7 +24,7 @@ can both control it:
 The dump lines carry exactly the fields tinc 1.1 prints (node.c ``dump_nodes``,
 edge.c ``dump_edges``, subnet.c ``dump_subnets``, connection.c
 ``dump_connections``, node.c ``dump_traffic``), built here from what a
-:class:`~tinca.core.node.shell.NodeRuntime` knows. Where tinca keeps no
+:class:`~tinca.core.node.node.Node` knows. Where tinca keeps no
 exact equivalent of a tinc field, the closest fact is used; see
 :func:`node_status` and :func:`dump_nodes`.
 

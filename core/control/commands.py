@@ -3,7 +3,7 @@
 :func:`purge` forgets unreachable nodes with their edges and subnets and
 tells the other nodes, as tinc's purge does; :func:`disconnect` closes the
 meta connections with one node. Both act on a running
-:class:`~tinca.core.node.shell.NodeRuntime` through its protocol, graph and
+:class:`~tinca.core.node.node.Node` through its protocol, graph and
 subnet table, and do no I/O of their own beyond what those send.
 """
 
@@ -16,12 +16,12 @@ from tinca.core.logs import DEBUG_PROTOCOL, DEBUG_SCARY_THINGS, level_for
 from tinca.core.meta import requests as rq
 
 if TYPE_CHECKING:
-    from tinca.core.node.shell import NodeRuntime
+    from tinca.core.node.node import Node
 
 log = logging.getLogger("tinca")
 
 
-def purge(runtime: NodeRuntime) -> list[str]:
+def purge(runtime: Node) -> list[str]:
     """Forget unreachable nodes, their edges and subnets (``tinc purge``).
 
     As tinc's purge: every unreachable node's subnets are withdrawn
@@ -58,7 +58,7 @@ def purge(runtime: NodeRuntime) -> list[str]:
     return forgotten
 
 
-def disconnect(runtime: NodeRuntime, name: str) -> bool:
+def disconnect(runtime: Node, name: str) -> bool:
     """Close every meta connection with ``name``; whether there was one.
 
     An active connection is closed as after a failure, with DEL_EDGE to

@@ -1,6 +1,6 @@
 """Dump builders: what ``tinc dump nodes/edges/subnets/connections`` shows.
 
-Each function reads a running :class:`~tinca.core.node.shell.NodeRuntime`
+Each function reads a running :class:`~tinca.core.node.node.Node`
 and returns the records tinc 1.1 would print for the same state (node.c
 ``dump_nodes`` and ``dump_traffic``, edge.c ``dump_edges``, subnet.c
 ``dump_subnets``, connection.c ``dump_connections``). Where tinca keeps no
@@ -41,7 +41,7 @@ from tinca.core.node.protocol import REQ_KEY_INTERVAL
 if TYPE_CHECKING:
     from tinca.core.control.session import ControlSession
     from tinca.core.counters import Traffic
-    from tinca.core.node.shell import NodeRuntime
+    from tinca.core.node.node import Node
     from tinca.core.suite import PacketSealer
 
 
@@ -52,7 +52,7 @@ def _hostname(address: tuple[Any, Any] | None, unknown: str = "unknown") -> tupl
     return str(address[0]), str(address[1])
 
 
-def node_status(runtime: NodeRuntime, name: str) -> int:
+def node_status(runtime: Node, name: str) -> int:
     """tinc 1.1's ``node_status_t`` bits for ``name``, from what tinca knows.
 
     Exact: ``reachable`` and ``visited`` (equal after every graph run),
@@ -119,7 +119,7 @@ def _traffic(traffic: Traffic) -> tuple[int, int, int, int]:
 
 
 def dump_nodes(
-    runtime: NodeRuntime, state_changes: Mapping[str, float] | None = None
+    runtime: Node, state_changes: Mapping[str, float] | None = None
 ) -> list[NodeRecord]:
     """Every known node in name order, as tinc 1.1's ``dump_nodes`` lists them.
 
@@ -174,7 +174,7 @@ def dump_nodes(
     return records
 
 
-def _local_address(runtime: NodeRuntime, peer_name: str) -> tuple[str, str] | None:
+def _local_address(runtime: Node, peer_name: str) -> tuple[str, str] | None:
     """Where our end of the meta connection to ``peer_name`` is, with our port:
     what tinc 1.1 records as the local address of its own edges (ack_h)."""
     peer = runtime.protocol.peers.get(peer_name)
@@ -182,7 +182,7 @@ def _local_address(runtime: NodeRuntime, peer_name: str) -> tuple[str, str] | No
     return (local[0], str(runtime.port)) if local is not None else None
 
 
-def dump_edges(runtime: NodeRuntime) -> list[EdgeRecord]:
+def dump_edges(runtime: Node) -> list[EdgeRecord]:
     """Every edge, grouped by source node in name order, then by target name.
 
     The local address is known for our own edges only; tinc 1.0 peers do not
@@ -199,7 +199,7 @@ def dump_edges(runtime: NodeRuntime) -> list[EdgeRecord]:
     return records
 
 
-def dump_subnets(runtime: NodeRuntime) -> list[SubnetRecord]:
+def dump_subnets(runtime: Node) -> list[SubnetRecord]:
     """Every subnet in the subnet tree's order, printed as tinc 1.1 prints it.
 
     tinc 1.1 also lists its broadcast subnets with owner ``(broadcast)``;
@@ -220,7 +220,7 @@ def _fileno(transport: asyncio.BaseTransport) -> int:
 
 
 def dump_connections(
-    runtime: NodeRuntime, control: Iterable[ControlSession] = ()
+    runtime: Node, control: Iterable[ControlSession] = ()
 ) -> list[ConnectionRecord]:
     """Meta connections (authenticated or not), then control connections.
 
@@ -246,7 +246,7 @@ def dump_connections(
     return records
 
 
-def dump_traffic(runtime: NodeRuntime) -> list[TrafficRecord]:
+def dump_traffic(runtime: Node) -> list[TrafficRecord]:
     """Packet and byte counters per node (``tinc top``), as :func:`dump_nodes` has them."""
     return [
         TrafficRecord(r.name, r.in_packets, r.in_bytes, r.out_packets, r.out_bytes)

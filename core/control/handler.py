@@ -49,7 +49,7 @@ from tinca.core.errors import TincaError
 if TYPE_CHECKING:
     from tinca.core.control.session import ControlSession
     from tinca.core.counters import CountersSnapshot
-    from tinca.core.node.shell import NodeRuntime
+    from tinca.core.node.node import Node
 
 log = logging.getLogger("tinca")
 
@@ -80,7 +80,7 @@ class NodeView:
 
     def __init__(
         self,
-        runtime: NodeRuntime,
+        runtime: Node,
         state_changes: Mapping[str, float],
         sessions: Callable[[], Iterable[ControlSession]],
     ) -> None:
@@ -122,7 +122,7 @@ class ControlTarget(Protocol):
     """What the control server asks of the daemon it belongs to."""
 
     #: the running node (``None`` before it is built)
-    node: NodeRuntime | None
+    node: Node | None
     #: the daemon's tinc debug level
     debug: int
 
@@ -228,7 +228,7 @@ class ControlHandler:
         # CONNECT have no handler in tinc 1.1's daemon either.
         return [f"{CONTROL} {int(R.INVALID)}"]
 
-    def _plugin_request(self, node: NodeRuntime | None, args: list[str]) -> list[str]:
+    def _plugin_request(self, node: Node | None, args: list[str]) -> list[str]:
         """``18 1000 NAME ARGS...``: the registered handler's lines, then its status."""
         if node is None or not args:
             return plugin_reply((), PLUGIN_UNKNOWN)

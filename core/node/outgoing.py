@@ -9,14 +9,13 @@ connection first re-walks the addresses at once, and only a whole failed round
 waits. A discovery source that pushes new addresses for a peer that is waiting
 ends the wait (tinca's addition: the addresses it waited to retry changed).
 
-This module holds the schedule only; the shell does the connecting.
+This module holds the schedule only; the node (:mod:`tinca.core.node.node`)
+decides when to dial and the shell does the connecting.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from tinca.core.discovery import Candidate
+from dataclasses import dataclass
 
 BACKOFF_STEP = 5
 """Seconds added to the retry delay after each failed round (retry_outgoing)."""
@@ -28,9 +27,6 @@ class Outgoing:
 
     name: str
     timeout: int = 0
-    candidates: list[Candidate] = field(default_factory=list)
-    #: resolved addresses still to try in this round (addrinfo tuples)
-    pending: list[tuple] = field(default_factory=list)
     next_attempt: float = 0.0
     connected: bool = False
     #: a whole round failed and the next one waits for ``next_attempt``

@@ -1,57 +1,41 @@
-"""The node's I/O shell: sockets, timers and the wiring between the parts.
+"""The node's I/O shell: sockets, the device, one timer, and the sans-IO node.
 
-:class:`NodeRuntime` builds the node from a validated configuration stack —
-the cipher suite, graph, subnet table, router, meta protocol and data path —
-and connects them to the event loop: accepting and making meta connections
-(with tincd's back-off), reading UDP datagrams and device packets in
-batches, and a one-second tick for pings, key expiry, MAC expiry and MTU
-probes. Everything it decides is delegated to the sans-IO parts.
+:class:`NodeRuntime` moves bytes between the event loop and a
+:class:`~tinca.core.node.node.Node`, which makes every decision: it reads
+UDP datagrams and device packets in batches, accepts and makes TCP meta
+connections (an asyncio protocol per connection, :class:`MetaTransport`,
+hands its bytes to the node's sans-IO link), resolves and tries the
+addresses of the dials the node asks for, arms one timer at
+:meth:`Node.next_timer`, and after every input drains what the node wants
+sent, written, closed, dialled and fired.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-import os
 import socket
 import time
 from collections.abc import Callable
+from typing import Any
 
 from tinca.core.config.model import Configuration
-from tinca.core.counters import Counters
 from tinca.core.device import Device
-from tinca.core.discovery import Discovery
-from tinca.core.errors import ConfigError, PluginError, TincaError
-from tinca.core.events import HostEvent, NodeEvent, PathWatch, SubnetEvent
-from tinca.core.graph import Graph, GraphUpdate
+from tinca.core.errors import TincaError
 from tinca.core.listeners import Listener
 from tinca.core.logs import DEBUG_CONNECTIONS, level_for
 from tinca.core.meta import requests as rq
-from tinca.core.mtu import MTUSettings
-from tinca.core.node.datapath import DataPath
-from tinca.core.node.link import MetaLink
-from tinca.core.node.outgoing import Outgoing
-from tinca.core.node.protocol import Lifecycle, MetaProtocol, ProtocolSettings
-from tinca.core.node.state import Peer
-from tinca.core.policy import POLICIES_HOOK, PolicyContext, build_policies
-from tinca.core.route.mode import MODES_HOOK
-from tinca.core.route.router import DEFAULT_MAC, Router
-from tinca.core.route.subnet_table import SubnetTable
-from tinca.core.stack import Stack, cipher_suite
-from tinca.core.subnet import Subnet
-from tinca.core.suite import CipherSuite, MetaParams, SuiteContext
+from tinca.core.node.link import MetaConnection
+from tinca.core.node.node import Dial, Node
+from tinca.core.stack import Stack
 
 log = logging.getLogger("tinca")
 CONNECTIONS = level_for(DEBUG_CONNECTIONS)
 
 UDP_BATCH = 64
 """Datagrams (and device packets) taken per loop wake-up."""
-TICK = 1.0
-"""Seconds between housekeeping rounds."""
-PROBE_TICK = 0.1
-"""Seconds between looks at the MTU strategies' wake-up times (tinc 1.1 probes
-every third of a second while discovering)."""
 
 # Linux's per-socket path MTU discovery switch (<linux/in.h>, <linux/in6.h>);
 # Python's socket module does not export them.
@@ -104,135 +88,63 @@ def configure_udp(udp: socket.socket, options: int) -> None:
         udp.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, PMTUDISC_DO)
 
 
-def device_mac_settings(mode: str, device: Device) -> tuple[bool, bytes]:
-    """``(overwrite_mac, mymac)`` for the router, as tincd's device set-up decides.
 
-    A tap device in router mode carries Ethernet frames the peers never
-    addressed (router-mode packets travel with zero MAC addresses), so frames
-    written to it get our interface's MAC as destination, and ARP/ND requests
-    from it are answered by the router (linux/device.c, release-1.0.36
-    l.95-152: overwrite_mac, then SIOCGIFHWADDR into mymac). The device
-    plugin exposes the address it read as :attr:`Device.mac`; without one, tincd's
-    default stays until the first ARP or ND request shows ours.
-    """
-    overwrite = mode == "router" and device.request.layer == "tap"
-    mac = device.mac
-    if overwrite and mac is not None and len(mac) == len(DEFAULT_MAC):
-        return True, mac
-    return overwrite, DEFAULT_MAC
+class MetaTransport(asyncio.Protocol):
+    """The asyncio side of one meta connection: bytes to and from its node link."""
 
+    def __init__(self, shell: NodeRuntime, link: MetaConnection) -> None:
+        self.shell = shell
+        self.link = link
 
-def own_options(config: Configuration) -> int:
-    """Our option bits as tincd's setup_myself computes them."""
-    options = 0
-    if config.lookup("IndirectData", None):
-        options |= rq.OPTION_INDIRECT
-    tcponly = bool(config.lookup("TCPOnly", None))
-    if tcponly:
-        options |= rq.OPTION_TCPONLY | rq.OPTION_INDIRECT
-    pmtu = config.lookup("PMTUDiscovery", None)
-    if pmtu if pmtu is not None else not tcponly:
-        options |= rq.OPTION_PMTU_DISCOVERY
-    clamp = config.lookup("ClampMSS", None)
-    if clamp is None or clamp:
-        options |= rq.OPTION_CLAMP_MSS
-    return options
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Write what the link queued (its opening bytes, at least)."""
+        self.shell.attached(self.link, transport)  # type: ignore[arg-type]  # uvloop's is not a subclass
+
+    def data_received(self, data: bytes) -> None:
+        """Hand the bytes to the node."""
+        shell = self.shell
+        shell.node.receive_meta(self.link, data, shell.clock())
+        shell.flush()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """The peer closed or the socket failed."""
+        shell = self.shell
+        shell.transports.pop(self.link, None)
+        shell.node.meta_lost(self.link, shell.clock())
+        shell.flush()
 
 
 class NodeRuntime:
-    """A running node on an asyncio loop."""
+    """A :class:`Node` on an asyncio loop, with its sockets and device.
+
+    ``fire(hook, **kwargs)`` runs an event hook (the daemon queues it);
+    ``clock`` is the monotonic clock whose readings the node gets as ``now``.
+    """
 
     def __init__(
         self,
-        stack: Stack,
-        node_event: NodeEvent,
+        node: Node,
         device: Device,
         listeners: list[Listener],
         fire: Callable[..., None],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.stack = stack
-        self.config = config = stack.config
-        self.node_event = node_event
+        self.node = node
         self.device = device
         self.listeners = listeners
         self.fire = fire
         self.clock = clock
-        self.myself = config.name or ""
-        self.options = own_options(config)
-        self.port = str(listeners[0].address[1]) if listeners else str(config.lookup("Port"))
-        self.ping_interval = int(config.lookup("PingInterval"))
-        self.ping_timeout = int(config.lookup("PingTimeout"))
-        self.max_timeout = int(config.lookup("MaxTimeout"))
-        self.key_lifetime = int(config.lookup("KeyExpire"))
-        self.key_expires = clock() + self.key_lifetime
-        # CipherSuite, else the plugins' default (tinc 1.1's suite, which falls
-        # back to the legacy protocol by itself; tinc 1.0's without it).
-        self.suite: CipherSuite = cipher_suite(stack.manager, config).value(
-            SuiteContext(
-                config, self.myself, os.urandom, clock, self._compression, stack.manager.registry
-            )
-        )
-        self.graph = Graph(self.myself, self.options)
-        self.subnets = SubnetTable(self.graph.reachable)
-        mode = str(config.lookup("Mode")).lower()
-        self.mode = mode
-        overwrite_mac, mymac = device_mac_settings(mode, device)
-        policy_context = PolicyContext(config, self.myself)
-        self.router = Router(
-            self.myself,
-            mode,
-            self.subnets,
-            modes=stack.manager.registry(MODES_HOOK),
-            policies=build_policies(stack.manager.registry(POLICIES_HOOK),
-                                    config.lookup("PacketPolicy", None) or (), policy_context),
-            forwarding=str(config.lookup("Forwarding") or "internal").lower(),  # type: ignore[arg-type]
-            broadcast=str(config.lookup("Broadcast") or "mst").lower(),  # type: ignore[arg-type]
-            decrement_ttl=bool(config.lookup("DecrementTTL", None)),
-            directonly=bool(config.lookup("DirectOnly", None)),
-            tunnelserver=bool(config.lookup("TunnelServer", None)),
-            overwrite_mac=overwrite_mac,
-            mymac=mymac,
-            mac_expire=float(config.lookup("MACExpire") or 600),
-            options=self.options,
-            mtu=self._peer_mtu,
-            clock=clock,
-        )
-        self.protocol = MetaProtocol(
-            myself=self.myself,
-            my_options=self.options,
-            settings=ProtocolSettings(
-                tunnelserver=bool(config.lookup("TunnelServer", None)),
-                strictsubnets=bool(config.lookup("StrictSubnets", None))
-                or bool(config.lookup("TunnelServer", None)),
-                pmtu=config.lookup("PMTU", None),
-            ),
-            graph=self.graph,
-            subnets=self.subnets,
-            suite=self.suite,
-            clock=clock,
-            random=os.urandom,
-            on_lifecycle=self._lifecycle,
-            on_graph=self._graph_changed,
-            on_key=self._key_arrived,
-            on_subnet_roamed=self.router.roamed,
-            host_settings=self._host_settings,
-        )
-        self.datapath = DataPath(self.protocol, self.router, device, self._send_datagram, clock)
-        #: the one read-only index over the node's traffic counters
-        self.counters = Counters(self.myself, self.protocol.peers, device, self.datapath.dropped)
-        #: key, path MTU and UDP/TCP changes, reported once each
-        self.path_watch = PathWatch(node_event)
-        self.outgoing: dict[str, Outgoing] = {}
-        # Built once per configuration (reconfigure builds them anew).
-        self.discovery = self._build_discovery(stack)
+        #: the transport of every attached meta connection
+        self.transports: dict[MetaConnection, asyncio.Transport] = {}
+        #: per dialled peer, the resolved addresses its round has not tried yet
+        self.pending: dict[str, list[tuple[Any, ...]]] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self.loop: asyncio.AbstractEventLoop | None = None
-        self._tick_handle: asyncio.TimerHandle | None = None
-        self._probe_handle: asyncio.TimerHandle | None = None
         #: called when the node cannot go on (the daemon stops)
         self.on_fatal: Callable[[], None] | None = None
-        self._last_check = clock()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._flush_soon = False
         # One UDP socket per address family sends everything; looked up once
         # here because socket.family builds an enum on every access.
         by_family: dict[int, Callable[[bytes, tuple[str, int]], int]] = {}
@@ -240,181 +152,76 @@ class NodeRuntime:
             by_family.setdefault(int(listener.udp.family), listener.udp.sendto)
         self._sendto4 = by_family.get(int(socket.AF_INET))
         self._sendto6 = by_family.get(int(socket.AF_INET6))
+        node.on_output = self._output_queued
 
-    # ------------------------------------------------------------------ set-up
+    @classmethod
+    def build(
+        cls,
+        stack: Stack,
+        node_event: Any,
+        device: Device,
+        listeners: list[Listener],
+        fire: Callable[..., None],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> NodeRuntime:
+        """A :class:`Node` for ``stack`` with the facts our sockets and
+        device give, in a shell around them."""
+        port = str(listeners[0].address[1]) if listeners else None
+        node = Node(stack, node_event, device, port=port, now=clock())
+        return cls(node, device, listeners, fire, clock)
 
-    def _compression(self, level: int) -> object | None:
-        if not level:
-            return None
-        registry = self.stack.manager.registry("tinca_register_compressions")
-        try:
-            return registry.get(str(level)).value
-        except PluginError as err:
-            raise ConfigError(f"Compression = {level}: {err}") from None
+    # ------------------------------------------------------------------ outputs
 
-    def _host_settings(self, name: str) -> dict[str, object]:
-        try:
-            host = self.config.host(name)
-        except ConfigError:
-            return {}
-        return {"PMTU": host.get("PMTU", None), "ClampMSS": host.get("ClampMSS", None)}
-
-    def load_own_subnets(self) -> None:
-        """Our Subnet lines (tinc.conf or hosts/NAME), then subnet-up for each."""
-        texts = list(self.config.server.get_all("Subnet"))
-        own = self.config.own_host()
-        texts += [t for t in own.get_all("Subnet") if t not in texts]
-        for text in texts:
-            subnet = Subnet.parse(text)
-            self.subnets.add(self.myself, subnet)
-        for subnet in self.subnets.subnets_of(self.myself):
-            self._lifecycle(Lifecycle("subnet-up", self.myself, None, subnet))
-
-    def unload_own_subnets(self) -> None:
-        """subnet-down for our own subnets at shutdown, before tinc-down."""
-        for subnet in self.subnets.subnets_of(self.myself):
-            self._lifecycle(Lifecycle("subnet-down", self.myself, None, subnet))
-
-    def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Start accepting, reading and connecting."""
-        self.loop = loop
-        for listener in self.listeners:
-            try:
-                configure_udp(listener.udp, self.options)
-            except OSError as err:
-                log.warning("Could not set up path MTU discovery on UDP socket: %s", err)
-            sptps = self.suite.channels is not None
-            try:
-                set_udp_buffers(listener.udp, *udp_buffer_sizes(self.config, sptps))
-            except OSError as err:
-                log.warning("Could not set UDP socket buffer sizes: %s", err)
-            loop.add_reader(listener.tcp.fileno(), self._accept, listener.tcp)
-            loop.add_reader(listener.udp.fileno(), self._read_udp, listener.udp)
-        if self.device.fileno() is not None:
-            loop.add_reader(self.device.fileno(), self._read_device)
-        self.discovery.start()
-        for name in self.config.server.get_all("ConnectTo"):
-            if name == self.myself:
-                continue
-            self._start_outgoing(name)
-        self._tick_handle = loop.call_later(TICK, self._tick)
-        self._probe_handle = loop.call_later(PROBE_TICK, self._probe_tick)
-        self.fire("tinca_metrics_start", counters=self.counters, node=self.node_event)
-
-    def stop(self) -> None:
-        """Close every connection (without DEL_EDGE, as tincd at exit)."""
-        loop = self.loop
-        if loop is None:
+    def _output_queued(self) -> None:
+        """The node queued outputs outside an input of ours: drain them soon."""
+        if self._flush_soon or self.loop is None or self.loop.is_closed():
             return
-        if self._tick_handle is not None:
-            self._tick_handle.cancel()
-        if self._probe_handle is not None:
-            self._probe_handle.cancel()
-        for task in list(self.tasks):
-            task.cancel()
-        self.discovery.stop()
-        for listener in self.listeners:
-            loop.remove_reader(listener.tcp.fileno())
-            loop.remove_reader(listener.udp.fileno())
-        if self.device.fileno() is not None:
-            loop.remove_reader(self.device.fileno())
-        for outgoing in self.outgoing.values():
-            outgoing.connected = True  # no reconnects while shutting down
-        for link in list(self.protocol.links):
-            link.close(report=False)
+        self._flush_soon = True
+        self.loop.call_soon(self.flush)
 
-    # ------------------------------------------------------------------ events
+    def flush(self) -> None:
+        """Carry out everything the node queued, and re-arm the timer."""
+        self._flush_soon = False
+        node = self.node
+        datagrams = node.datagrams_to_send()
+        if datagrams:
+            send = self._send_datagram
+            for payload, address in datagrams:
+                send(payload, address)
+        frames = node.device_frames
+        if frames:
+            write = self.device.write
+            for frame in frames:
+                write(frame)
+            frames.clear()
+        for link in node.links_to_flush():
+            transport = self.transports.get(link)
+            if transport is not None:  # else written once attached
+                self._drain(link, transport)
+        for dial in node.dials_to_start():
+            if self.loop is not None and not self.loop.is_closed():
+                self._spawn(self._connect(dial))
+        for call in node.hook_calls():
+            self.fire(call.hook, **call.kwargs)
+        when = node.next_timer()
+        if when != self._timer_at:
+            self._arm(when)
 
-    def _lifecycle(self, event: Lifecycle) -> None:
-        address = event.address
-        host, port = (address[0], int(address[1]) if address[1].isdigit() else None) if (
-            address
-        ) else (None, None)
-        if event.node == self.myself and event.kind.startswith("subnet"):
-            host = port = None
-        if event.kind in ("host-up", "host-down"):
-            hook = "tinca_host_up" if event.kind == "host-up" else "tinca_host_down"
-            self.fire(hook, event=HostEvent(self.node_event, event.node, host, port))
-        else:
-            assert event.subnet is not None
-            hook = "tinca_subnet_up" if event.kind == "subnet-up" else "tinca_subnet_down"
-            subnet = event.subnet
-            self.fire(
-                hook,
-                event=SubnetEvent(
-                    self.node_event,
-                    event.node,
-                    subnet.format(),
-                    subnet.weight,
-                    host,
-                    port,
-                ),
-            )
+    def _drain(self, link: MetaConnection, transport: asyncio.Transport) -> None:
+        data = link.take_output()
+        if data:
+            transport.write(data)
+        if link.closed:
+            self.transports.pop(link, None)
+            transport.close()
 
-    def _graph_changed(self, update: GraphUpdate) -> None:
-        self.router.apply(update)
-        for name, route in update.routes.items():
-            peer = self.protocol.peers.get(name)
-            if peer is None:
-                continue
-            if route.reachable:
-                self.datapath.remember_address(peer)
-            else:
-                self.datapath.by_address.pop(peer.udp_address, None) if peer.udp_address else None
-        for link in self.protocol.links:
-            link.mst = (link.name or "") in update.mst_peers
-
-    def _key_arrived(self, peer: Peer) -> None:
-        hook, key_event = self.path_watch.key_arrived(peer.name, peer.sptps)
-        self.fire(hook, event=key_event)
-        self.datapath.remember_address(peer)
-        strategy = peer.mtu_strategy
-        if strategy is None:
-            strategy = peer.mtu_strategy = self._mtu_strategy(peer)
-        if peer.sptps:
-            # tinc 1.1 probes every SPTPS node it sends to directly: UDP
-            # discovery always, sizes when PMTU discovery is on (try_tx_sptps).
-            tcponly = (self.options | peer.options) & rq.OPTION_TCPONLY
-            if peer.via == peer.name and not (tcponly and peer.link is not None):
-                strategy.start(self.clock())
-        elif peer.options & rq.OPTION_PMTU_DISCOVERY:
-            strategy.start(self.clock())
-
-    def _mtu_strategy(self, peer: Peer):  # type: ignore[no-untyped-def]
-        try:
-            host = self.config.host(peer.name)
-            name = host.get("MTUStrategy", None)
-            pmtu = host.get("PMTU", None)
-            discovery = host.get("PMTUDiscovery", None)
-        except ConfigError:
-            name = pmtu = discovery = None
-        # Unless configured, the suite says which probing the peer gets.
-        name = (
-            name
-            or self.config.lookup("MTUStrategy", None)
-            or self.suite.default_mtu_strategy(peer.options)
-        )
-        settings = MTUSettings(
-            pmtu=pmtu or self.config.lookup("PMTU", None),
-            discovery=bool(peer.options & rq.OPTION_PMTU_DISCOVERY)
-            if discovery is None
-            else bool(discovery),
-            ping_interval=self.ping_interval,
-            ping_timeout=self.ping_timeout,
-            local_discovery=bool(self.config.lookup("LocalDiscovery", None)),
-            peer=peer.name,
-            peer_minor=rq.option_version(peer.options),
-        )
-        factory = self.stack.manager.registry("tinca_register_mtu_strategies").get(name).value
-        return factory(settings)
-
-    def _peer_mtu(self, name: str) -> int:
-        peer = self.protocol.peers.get(name)
-        if peer is None or peer.mtu_strategy is None:
-            return peer.mtu if peer is not None else 1518
-        return peer.mtu_strategy.node_mtu
-
-    # ------------------------------------------------------------------ UDP and device
+    def attached(self, link: MetaConnection, transport: asyncio.Transport) -> None:
+        """``link`` has its transport: write what it queued meanwhile."""
+        if link.closed:
+            transport.close()
+            return
+        self.transports[link] = transport
+        self._drain(link, transport)
 
     def _send_datagram(self, payload: bytes, address: tuple[str, int]) -> None:
         sendto = self._sendto6 if ":" in address[0] else self._sendto4
@@ -425,17 +232,108 @@ class NodeRuntime:
         except BlockingIOError:
             pass  # the kernel's buffer is full: drop, as tincd does
 
+    # ------------------------------------------------------------------ the timer
+
+    def _arm(self, when: float | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = when
+        if when is not None and self.loop is not None:
+            self._timer = self.loop.call_later(max(0.0, when - self.clock()), self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        self.node.handle_timer(self.clock())
+        self.flush()
+
+    # ------------------------------------------------------------------ life
+
+    def load_own_subnets(self) -> None:
+        """Our own subnets into the table, subnet-up for each."""
+        self.node.load_own_subnets(self.clock())
+        self.flush()
+
+    def unload_own_subnets(self) -> None:
+        """subnet-down for our own subnets at shutdown, before tinc-down."""
+        self.node.unload_own_subnets(self.clock())
+        self.flush()
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start accepting, reading and connecting."""
+        self.loop = loop
+        node = self.node
+        for listener in self.listeners:
+            try:
+                configure_udp(listener.udp, node.options)
+            except OSError as err:
+                log.warning("Could not set up path MTU discovery on UDP socket: %s", err)
+            sptps = node.suite.channels is not None
+            try:
+                set_udp_buffers(listener.udp, *udp_buffer_sizes(node.config, sptps))
+            except OSError as err:
+                log.warning("Could not set UDP socket buffer sizes: %s", err)
+            loop.add_reader(listener.tcp.fileno(), self._accept, listener.tcp)
+            loop.add_reader(listener.udp.fileno(), self._read_udp, listener.udp)
+        device_fd = self.device.fileno()
+        if device_fd is not None:
+            loop.add_reader(device_fd, self._read_device)
+        node.discovery.start()
+        node.start(self.clock())
+        self.flush()
+
+    def stop(self) -> None:
+        """Close every connection (without DEL_EDGE, as tincd at exit)."""
+        loop = self.loop
+        if loop is None:
+            return
+        self.node.stop(self.clock())
+        for task in list(self.tasks):
+            task.cancel()
+        self.node.discovery.stop()
+        for listener in self.listeners:
+            loop.remove_reader(listener.tcp.fileno())
+            loop.remove_reader(listener.udp.fileno())
+        device_fd = self.device.fileno()
+        if device_fd is not None:
+            loop.remove_reader(device_fd)
+        self.flush()
+        self.loop = None  # nothing is dialled or armed from here on
+        self._arm(None)
+
+    def reconfigure(self, stack: Stack) -> None:
+        """SIGHUP: the node takes the new configuration; its discovery
+        sources are replaced (see :meth:`Node.reconfigure`)."""
+        old = self.node.discovery
+        old.stop()
+        self.node.reconfigure(stack, self.clock())
+        if self.loop is not None:
+            self.node.discovery.start()
+        self.flush()
+
+    def retry(self) -> None:
+        """SIGALRM: retry outgoing connections now and ping every peer."""
+        self.node.retry(self.clock())
+        self.flush()
+
+    # ------------------------------------------------------------------ UDP and device
+
     def _read_udp(self, udp: socket.socket) -> None:
-        receive = self.datapath.receive_datagram
+        batch: list[tuple[bytes, tuple[str, int]]] = []
+        recvfrom = udp.recvfrom
         for _ in range(UDP_BATCH):
             try:
-                data, address = udp.recvfrom(2048)
+                data, address = recvfrom(2048)
             except (BlockingIOError, InterruptedError):
-                return
+                break
             except OSError as err:
                 log.debug("Receiving packet failed: %s", err)
-                return
-            receive(data, (address[0], address[1]))
+                break
+            batch.append((data, (address[0], address[1])))
+        if batch:
+            self.node.receive_datagrams(batch, self.clock())
+            self.flush()
 
     def _read_device(self) -> None:
         try:
@@ -447,16 +345,10 @@ class NodeRuntime:
                 self.on_fatal()
             return
         if packets:
-            self.datapath.from_device(packets)
-            if self.router.mode.learns_addresses:
-                for subnet in self.router.take_learned():
-                    self.protocol.broadcast(rq.AddSubnet(self.protocol.nonce(), self.myself,
-                                                         subnet))
+            self.node.receive_device(packets, self.clock())
+            self.flush()
 
     # ------------------------------------------------------------------ meta connections
-
-    def _params(self, outgoing: bool, expected: str | None) -> MetaParams:
-        return MetaParams(self.myself, outgoing, expected, self.port, self.options, self.clock)
 
     def _accept(self, server: socket.socket) -> None:
         try:
@@ -466,22 +358,22 @@ class NodeRuntime:
         except OSError as err:
             log.error("Accepting a new connection failed: %s", err)
             return
-        host, port = peer[0], str(peer[1])
-        log.log(CONNECTIONS, "Connection from %s port %s", host, port)
-        link = MetaLink(self, self.suite.meta_session(self._params(False, None)), (host, port))
-        self.protocol.link_added(link)
+        link = self.node.meta_accepted((peer[0], str(peer[1])), self.clock(),
+                                       local_address=_sockname(sock), fd=sock.fileno())
         self._spawn(self._attach(link, sock))
 
-    async def _attach(self, link: MetaLink, sock: socket.socket) -> None:
+    async def _attach(self, link: MetaConnection, sock: socket.socket) -> None:
         assert self.loop is not None
         sock.setblocking(False)
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
-            await self.loop.connect_accepted_socket(lambda: link, sock)
+            await self.loop.connect_accepted_socket(lambda: MetaTransport(self, link), sock)
         except OSError as err:
             log.error("Could not attach connection from %s: %s", link.hostname, err)
-            link.close(report=False)
+            sock.close()
+            self.node.meta_failed(link, self.clock())
+            self.flush()
 
     def _spawn(self, coroutine) -> None:  # type: ignore[no-untyped-def]
         assert self.loop is not None
@@ -489,40 +381,7 @@ class NodeRuntime:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    def _start_outgoing(self, name: str) -> None:
-        outgoing = self.outgoing.get(name)
-        if outgoing is None:
-            outgoing = self.outgoing[name] = Outgoing(name)
-        outgoing.connected = False
-        # The round runs now; the one-second housekeeping must not start a
-        # second one while this one still waits for a slow address.
-        outgoing.begin_attempt()
-        self._spawn(self._connect(outgoing))
-
-    def _build_discovery(self, stack: Stack) -> Discovery:
-        """The sources ``Discovery`` lists, built from ``stack``'s plugins."""
-        return Discovery(
-            stack.manager.registry("tinca_register_discovery"),
-            stack.config,
-            # the declared default (the discovery plugin's) when unset; none
-            # at all when no plugin declares the variable
-            stack.config.lookup("Discovery") or (),
-            self._discovered,
-        )
-
-    def _discovered(self, name: str) -> None:
-        """A source pushed addresses for ``name``: a connection waiting out its
-        back-off tries them now rather than when the delay is over."""
-        outgoing = self.outgoing.get(name)
-        if outgoing is None or not outgoing.waiting() or self.loop is None:
-            return
-        if self.loop.is_closed():
-            return
-        log.log(CONNECTIONS, "New addresses for %s, retrying now", name)
-        outgoing.begin_attempt()
-        self._spawn(self._connect(outgoing))
-
-    def _bind_address(self, family: int) -> tuple | None:
+    def _bind_address(self, family: int) -> tuple[Any, ...] | None:
         """tincd binds outgoing sockets to its listening address when it has
         exactly one of that family (do_outgoing_connection)."""
         same = [each for each in self.listeners if each.tcp.family == family]
@@ -531,13 +390,13 @@ class NodeRuntime:
         address = same[0].tcp.getsockname()
         return (address[0], 0, *address[2:])
 
-    async def _resolve(self, outgoing: Outgoing) -> None:
-        """Start a round: every address of every candidate, in order."""
+    async def _resolve(self, name: str) -> list[tuple[Any, ...]]:
+        """A round's addresses: every address of every candidate, in order."""
         assert self.loop is not None
-        outgoing.pending = []
-        candidates = await self.discovery.candidates(outgoing.name)
+        found: list[tuple[Any, ...]] = []
+        candidates = await self.node.discovery.candidates(name)
         if not candidates:
-            log.error("No address specified for %s", outgoing.name)
+            log.error("No address specified for %s", name)
         for candidate in candidates:
             try:
                 infos = await self.loop.getaddrinfo(
@@ -546,20 +405,23 @@ class NodeRuntime:
             except (OSError, UnicodeError) as err:
                 log.log(CONNECTIONS, "Could not resolve %s: %s", candidate.host, err)
                 continue
-            outgoing.pending.extend(infos)
+            found.extend(infos)
+        return found
 
-    async def _connect(self, outgoing: Outgoing, fresh: bool = True) -> None:
-        """Try the round's next addresses; when none is left, back off.
+    async def _connect(self, dial: Dial) -> None:
+        """Try the round's next addresses; when none is left, tell the node.
 
-        A lost connection continues the round where it left off, so, as in
-        tincd, a peer that keeps dropping us is retried with growing delays.
+        A lost connection continues the round where it left off (the node
+        asks for a dial that is not ``fresh``), so, as in tincd, a peer that
+        keeps dropping us is retried with growing delays.
         """
         assert self.loop is not None
-        name = outgoing.name
-        if fresh:
-            await self._resolve(outgoing)
-        while outgoing.pending:
-            family, kind, proto, _, address = outgoing.pending.pop(0)
+        name = dial.name
+        if dial.fresh:
+            self.pending[name] = await self._resolve(name)
+        pending = self.pending.setdefault(name, [])
+        while pending:
+            family, kind, proto, _, address = pending.pop(0)
             host, port = address[0], str(address[1])
             log.log(CONNECTIONS, "Trying to connect to %s (%s port %s)", name, host, port)
             sock = socket.socket(family, kind, proto)
@@ -569,7 +431,7 @@ class NodeRuntime:
                 if bind is not None:
                     sock.bind(bind)
                 await asyncio.wait_for(
-                    self.loop.sock_connect(sock, address), timeout=self.ping_timeout
+                    self.loop.sock_connect(sock, address), timeout=self.node.ping_timeout
                 )
             except (OSError, TimeoutError) as err:
                 sock.close()
@@ -577,135 +439,25 @@ class NodeRuntime:
                 continue
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            link = MetaLink(
-                self, self.suite.meta_session(self._params(True, name)), (host, port),
-                outgoing=outgoing, name=name,
-            )
-            self.protocol.link_added(link)
+            link = self.node.meta_connected(name, (host, port), self.clock(),
+                                            local_address=_sockname(sock), fd=sock.fileno())
             try:
-                await self.loop.create_connection(lambda link=link: link, sock=sock)
+                await self.loop.create_connection(functools.partial(MetaTransport, self, link),
+                                                  sock=sock)
             except OSError as err:
-                link.close(report=False)
                 log.log(CONNECTIONS, "Could not use connection to %s: %s", name, err)
-                continue
+                sock.close()
+                # The node goes on with the round's next address.
+                self.node.meta_failed(link, self.clock())
+                self.flush()
             return
-        log.log(CONNECTIONS, "Could not set up a meta connection to %s", name)
-        outgoing.failed_round(self.clock(), self.max_timeout)
-        log.log(CONNECTIONS, "Trying to re-establish outgoing connection in %d seconds",
-                outgoing.timeout)
+        self.node.dial_failed(name, self.clock())
+        self.flush()
 
-    def link_closed(self, link: MetaLink) -> None:
-        """A connection ended; an outgoing one is re-established (terminate_connection)."""
-        outgoing = link.outgoing
-        if outgoing is None or self.loop is None or self.loop.is_closed():
-            return
-        if outgoing.connected:
-            return
-        self._spawn(self._connect(outgoing, fresh=False))
 
-    def retry(self) -> None:
-        """SIGALRM: retry outgoing connections now and ping every peer."""
-        now = self.clock()
-        for outgoing in self.outgoing.values():
-            outgoing.retry_now(now)
-        for link in self.protocol.active_links():
-            self.protocol.send_ping(link)
-
-    # ------------------------------------------------------------------ housekeeping
-
-    def _tick(self) -> None:
-        assert self.loop is not None
-        now = self.clock()
-        try:
-            self._housekeeping(now)
-        except TincaError as err:  # never let a bad peer stop the timer
-            log.error("%s", err)
-        self._tick_handle = self.loop.call_later(TICK, self._tick)
-
-    def _housekeeping(self, now: float) -> None:
-        # Outgoing connections whose back-off has passed.
-        active = {link.name for link in self.protocol.links if not link.closed}
-        for outgoing in self.outgoing.values():
-            if outgoing.name in active or outgoing.next_attempt > now:
-                continue
-            outgoing.begin_attempt()  # no other until this one finishes
-            self._spawn(self._connect(outgoing))
-        if self._last_check + self.ping_timeout > now:
-            return
-        self._last_check = now
-        self._check_links(now)
-        self.protocol.past.age(now)
-        if self.router.mode.learns_addresses:
-            for subnet in self.router.expire(now):
-                self.protocol.broadcast(rq.DelSubnet(self.protocol.nonce(), self.myself, subnet))
-        if self.key_expires <= now:
-            self.protocol.expire_keys()
-            self.key_expires = now + self.key_lifetime
-
-    def _probe_tick(self) -> None:
-        assert self.loop is not None
-        try:
-            self._run_probes(self.clock())
-        except TincaError as err:  # never let a bad peer stop the timer
-            log.error("%s", err)
-        self._probe_handle = self.loop.call_later(PROBE_TICK, self._probe_tick)
-
-    def _run_probes(self, now: float) -> None:
-        """Send the probes every MTU strategy has due."""
-        for peer in list(self.protocol.peers.values()):
-            strategy = peer.mtu_strategy
-            if strategy is None:
-                continue
-            wake = strategy.next_wakeup()
-            if wake is None or wake > now:
-                continue
-            sizes = strategy.due_probes(now)
-            if peer.sptps:
-                self.datapath.send_channel_probes(peer, sizes)
-            elif sizes:
-                self.datapath.send_probes(peer, sizes)
-        # Replies change the strategies between ticks: report what moved since.
-        for hook, path_event in self.path_watch.observe_peers(self.protocol.peers.values()):
-            self.fire(hook, event=path_event)
-
-    def _check_links(self, now: float) -> None:
-        """tincd's check_dead_connections."""
-        for link in list(self.protocol.links):
-            if not isinstance(link, MetaLink) or link.closed:
-                continue
-            if link.last_ping_time + self.ping_timeout > now:
-                continue
-            if link.active:
-                if link.pinged:
-                    log.log(CONNECTIONS, "%s (%s) didn't respond to PING in %d seconds",
-                            link.name, link.address[0], int(now - link.last_ping_time))
-                    link.close(report=True)
-                elif link.last_ping_time + self.ping_interval <= now:
-                    self.protocol.send_ping(link)
-            else:
-                who = link.name or link.session.peer_name or "unknown"
-                log.log(CONNECTIONS, "Timeout from %s (%s) during authentication",
-                        who, link.address[0])
-                link.close(report=False)
-
-    # ------------------------------------------------------------------ SIGHUP
-
-    def reconfigure(self, stack: Stack) -> None:
-        """Use a re-read configuration: new ConnectTo peers are dialled, and
-        connections to peers no longer listed stop being re-established;
-        connections that are unaffected stay up."""
-        self.stack = stack
-        self.config = stack.config
-        # Host files may have changed (keys, addresses): read them anew.
-        self.suite.reconfigure(stack.config)
-        # Discovery sources are built per configuration: replace them.
-        self.discovery.stop()
-        self.discovery = self._build_discovery(stack)
-        if self.loop is not None:
-            self.discovery.start()
-        wanted = {n for n in stack.config.server.get_all("ConnectTo") if n != self.myself}
-        for name in wanted - set(self.outgoing):
-            self._start_outgoing(name)
-        for name in set(self.outgoing) - wanted:
-            outgoing = self.outgoing.pop(name)
-            outgoing.connected = True  # stop re-establishing it
+def _sockname(sock: socket.socket) -> tuple[str, str] | None:
+    try:
+        name = sock.getsockname()
+    except OSError:
+        return None
+    return (str(name[0]), str(name[1])) if name else None

@@ -35,7 +35,7 @@ from tinca.core.errors import ConfigError
 from tinca.core.keys import KeygenRequest
 from tinca.core.meta.requests import PROT_MINOR_11, AnsKey
 from tinca.core.mtu import MTUSettings, MTUStrategy
-from tinca.core.node.link import MetaLink
+from tinca.core.node.link import MetaConnection
 from tinca.core.node.state import Link
 from tinca.core.plugin_manager import PluginManager
 from tinca.core.suite import (
@@ -315,18 +315,20 @@ def test_every_in_tree_suite_object_has_every_contract_member(
 
 
 class _Owner:
-    """Just enough of a node for a :class:`MetaLink` that never connects."""
+    """Just enough of a node for a :class:`MetaConnection` that never connects."""
 
     clock = staticmethod(lambda: 0.0)
     protocol = datapath = None
 
-    def link_closed(self, link: MetaLink) -> None: ...
+    def link_output(self, link: MetaConnection) -> None: ...
+
+    def link_closed(self, link: MetaConnection) -> None: ...
 
 
 def test_the_shells_meta_link_is_a_complete_link(manager: PluginManager, confbase: Path) -> None:
     suite = typing.cast(CipherSuite, _suites(manager, confbase)[0][1])
-    link = MetaLink(_Owner(), suite.meta_session(_params(True)),  # type: ignore[arg-type]
-                    ("192.0.2.2", "655"))
+    link = MetaConnection(_Owner(), suite.meta_session(_params(True)),  # type: ignore[arg-type]
+                          ("192.0.2.2", "655"))
     assert missing_members(Link, link) == []
     assert link.local_address is None and link.fileno() == -1
 

@@ -17,6 +17,7 @@ from tinca.core.config.model import Configuration
 from tinca.core.device import DeviceRequest
 from tinca.core.discovery import Candidate, Discovery, DiscoveryContext, DiscoverySource
 from tinca.core.events import NodeEvent
+from tinca.core.node.node import Dial
 from tinca.core.node.shell import NodeRuntime
 from tinca.core.plugin_manager import PluginManager
 from tinca.core.registry import Registry
@@ -214,7 +215,8 @@ def node_net(base: Path) -> Path:
 def runtime(stack: Stack) -> NodeRuntime:
     factory = stack.manager.registry("tinca_register_device_types").get("dummy").value
     event = NodeEvent(None, "alpha", None, None, 0, str(stack.config.confbase))
-    return NodeRuntime(stack, event, factory(DeviceRequest(None, "tun")), [], lambda *a, **k: None)
+    return NodeRuntime.build(stack, event, factory(DeviceRequest(None, "tun")), [],
+                             lambda *a, **k: None)
 
 
 async def until(condition, timeout: float = 3.0) -> None:  # type: ignore[no-untyped-def]
@@ -233,10 +235,10 @@ def test_sources_are_built_once_and_anew_on_reconfigure(tmp_path: Path, fake) ->
 
     async def main() -> None:
         node.start(asyncio.get_running_loop())
-        outgoing = node.outgoing["beta"]
+        outgoing = node.node.outgoing["beta"]
         await until(outgoing.waiting)
         for _ in range(3):  # more rounds of dialling ask the same source
-            await node._connect(outgoing)
+            await node._connect(Dial("beta", fresh=True))
         assert first.asked == ["beta"] * 4
         assert first.started == 1
         node.reconfigure(build_stack(base))
@@ -262,7 +264,7 @@ def test_a_push_ends_the_back_off_and_the_pushed_address_is_dialled(
             server.listen()
             server.setblocking(False)
             node.start(loop)
-            outgoing = node.outgoing["beta"]
+            outgoing = node.node.outgoing["beta"]
             await until(outgoing.waiting)
             assert outgoing.timeout == 5  # tincd's first back-off: nothing before 5 s
             waited_until = outgoing.next_attempt
@@ -286,11 +288,12 @@ def test_a_push_for_a_peer_that_is_not_waiting_only_is_remembered(
 
     async def main() -> None:
         node.start(asyncio.get_running_loop())
-        await until(node.outgoing["beta"].waiting)
+        await until(node.node.outgoing["beta"].waiting)
         spawned = len(node.tasks)
         source.context.push("gamma", [Candidate("192.0.2.3", "655", "fake")])
         assert len(node.tasks) == spawned
-        assert node.discovery.pushed["fake"]["gamma"] == [Candidate("192.0.2.3", "655", "fake")]
+        pushed = node.node.discovery.pushed["fake"]["gamma"]
+        assert pushed == [Candidate("192.0.2.3", "655", "fake")]
         node.stop()
 
     asyncio.run(main())
@@ -301,8 +304,8 @@ def test_unset_discovery_asks_the_static_source(tmp_path: Path) -> None:
     make_net(base, "alpha", "ConnectTo = beta\n")
     (base / "hosts" / "beta").write_text("Address = 192.0.2.2 700\n")
     node = runtime(build_stack(base))
-    assert [method for method, _ in node.discovery.sources] == ["static"]
-    assert asyncio.run(node.discovery.candidates("beta")) == [
+    assert [method for method, _ in node.node.discovery.sources] == ["static"]
+    assert asyncio.run(node.node.discovery.candidates("beta")) == [
         Candidate("192.0.2.2", "700", "static")
     ]
 
@@ -326,10 +329,11 @@ def test_a_slow_first_round_is_not_doubled_by_the_housekeeping_tick(
         source.candidates = slow
         node.start(loop)
         await asyncio.sleep(0)
-        node._housekeeping(node.clock() + 2)  # a tick while the round still runs
+        node.node._housekeeping(node.clock() + 2)  # a tick while the round still runs
+        node.flush()
         await asyncio.sleep(0.05)
         gate.set()
-        await until(node.outgoing["beta"].waiting)
+        await until(node.node.outgoing["beta"].waiting)
         assert source.asked == ["beta"]
         node.stop()
 

@@ -24,7 +24,7 @@ from tinca.core.errors import ConfigError
 from tinca.core.events import NodeEvent
 from tinca.core.graph import Edge
 from tinca.core.node.datapath import DataPath
-from tinca.core.node.shell import NodeRuntime
+from tinca.core.node.node import Node
 from tinca.core.policy import NamedPolicy, PolicyContext, build_policies
 from tinca.core.registry import Registry
 from tinca.core.route.decisions import TO_DEVICE, Drop, Reply, ToNode
@@ -241,12 +241,11 @@ def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     sys.modules.pop("icmp_acl", None)
 
 
-def runtime(confbase: Path) -> NodeRuntime:
+def runtime(confbase: Path) -> Node:
     stack = build_stack(confbase)
     factory = stack.manager.registry("tinca_register_device_types").get("dummy").value
     event = NodeEvent(None, "alpha", None, None, 0, str(stack.config.confbase))
-    return NodeRuntime(stack, event, factory(DeviceRequest(None, "tun")), [],
-                       lambda *args, **kwargs: None)
+    return Node(stack, event, factory(DeviceRequest(None, "tun")))
 
 
 def test_packet_policy_selects_registered_policies_in_order(tmp_path: Path, plugin: str) -> None:

@@ -18,7 +18,7 @@ from tests.helpers import make_net
 from tinca.core.device import DeviceRequest
 from tinca.core.errors import ConfigError, PluginError
 from tinca.core.events import NodeEvent
-from tinca.core.node.shell import NodeRuntime
+from tinca.core.node.node import Node
 from tinca.core.plugin_manager import PluginManager
 from tinca.core.route.decisions import DROP_TOO_SHORT, Decision, ToNode
 from tinca.core.route.mode import MODES_HOOK, RoutingMode
@@ -78,12 +78,12 @@ def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     sys.modules.pop("one_node_mode", None)
 
 
-def runtime(stack: Stack) -> NodeRuntime:
+def runtime(stack: Stack) -> Node:
     """The node for ``stack``, with a dummy device and no sockets."""
     factory = stack.manager.registry("tinca_register_device_types").get("dummy").value
     device = factory(DeviceRequest(None, "tun"))
     event = NodeEvent(None, "alpha", None, None, 0, str(stack.config.confbase))
-    return NodeRuntime(stack, event, device, [], lambda *args, **kwargs: None)
+    return Node(stack, event, device)
 
 
 def test_tincs_modes_are_registered_by_the_routing_plugin() -> None:

@@ -21,7 +21,7 @@ from tinca.core.errors import ConfigError
 from tinca.core.events import NodeEvent
 from tinca.core.keys import KeygenRequest
 from tinca.core.meta.requests import with_option_version
-from tinca.core.node.shell import NodeRuntime
+from tinca.core.node.node import Node
 from tinca.core.node.state import Peer
 from tinca.core.stack import Stack, build_stack, cipher_suite
 from tinca.plugins.ciphers.legacy.suite import LegacySuite
@@ -101,12 +101,12 @@ def net(base: Path, extra: str = "", *, ed25519: bool = False, host_extra: str =
     return base
 
 
-def runtime(stack: Stack) -> NodeRuntime:
+def runtime(stack: Stack) -> Node:
     """The node for ``stack``, with a dummy device and no sockets."""
     factory = stack.manager.registry("tinca_register_device_types").get("dummy").value
     device = factory(DeviceRequest(None, "tun"))
     event = NodeEvent(None, "alpha", None, None, 0, str(stack.config.confbase))
-    return NodeRuntime(stack, event, device, [], lambda *args, **kwargs: None)
+    return Node(stack, event, device)
 
 
 # ---------------------------------------------------------------------------
@@ -181,7 +181,7 @@ def test_legacy_gives_every_peer_tinc10(tmp_path: Path) -> None:
     assert suite.default_mtu_strategy(0) == "tinc10"
 
 
-def _peer(node: NodeRuntime, name: str, options: int) -> Peer:
+def _peer(node: Node, name: str, options: int) -> Peer:
     peer = node.protocol.peer(name)
     peer.options = options
     return peer
@@ -227,7 +227,7 @@ def test_sighup_hands_the_new_configuration_to_the_suite(tmp_path: Path, plugins
     base = net(tmp_path / "net", "LoadPlugin = toy_suite\nCipherSuite = toy\n")
     node = runtime(build_stack(base))
     again = build_stack(base)
-    node.reconfigure(again)
+    node.reconfigure(again, 0.0)
     assert node.suite.reconfigured == [again.config]
 
 
@@ -237,6 +237,6 @@ def test_sptps_passes_a_new_configuration_to_its_legacy_fallback(tmp_path: Path)
     suite = node.suite
     assert isinstance(suite, SptpsSuite) and suite.legacy is not None
     again = build_stack(base)
-    node.reconfigure(again)
+    node.reconfigure(again, 0.0)
     assert suite.context.config is again.config
     assert suite.legacy.context.config is again.config

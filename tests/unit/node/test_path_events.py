@@ -1,7 +1,7 @@
 """Observability events: a key arriving, the path MTU moving, UDP coming and going.
 
-:class:`~tinca.core.events.PathWatch` decides what is news; the node's shell
-fires each as a hook through its ``fire`` callback, once per change.
+:class:`~tinca.core.events.PathWatch` decides what is news; the node
+queues each as a hook call for its shell to fire, once per change.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from tests.helpers import make_net
 from tests.unit.node.fakes import FakeDevice
 from tests.unit.node.sptps_fakes import UdpState
 from tinca.core.events import NodeEvent, PathMTUEvent, PathWatch, PeerKeyEvent, PeerPathEvent
-from tinca.core.node.shell import NodeRuntime
+from tinca.core.node.node import Node
 from tinca.core.stack import build_stack
 
 NODE = NodeEvent(None, "alpha", None, None, 0, "/etc/tinc")
@@ -26,16 +26,19 @@ class Clock:
         return self.now
 
 
-def runtime(tmp_path: Path) -> tuple[NodeRuntime, list[tuple[str, object]]]:
-    """A real node shell on a dummy configuration, recording what it fires."""
+def runtime(tmp_path: Path) -> tuple[Node, list[tuple[str, object]]]:
+    """A real node on a dummy configuration, recording the hooks it fires."""
     confdir = tmp_path / "alpha"
     make_net(confdir, "alpha")
     fired: list[tuple[str, object]] = []
 
-    def fire(hook: str, **kwargs: object) -> None:
-        fired.append((hook, kwargs.get("event", kwargs)))
+    node = Node(build_stack(confdir), NODE, FakeDevice(), now=Clock()())
 
-    node = NodeRuntime(build_stack(confdir), NODE, FakeDevice(), [], fire, Clock())
+    def drain() -> None:
+        fired.extend((call.hook, call.kwargs.get("event", call.kwargs))
+                     for call in node.hook_calls())
+
+    node.on_output = drain
     return node, fired
 
 
@@ -82,12 +85,7 @@ def test_mtu_and_udp_changes_fire_once_each_on_the_probe_tick(tmp_path: Path) ->
 def test_the_node_offers_its_counters_when_it_starts(tmp_path: Path) -> None:
     node, fired = runtime(tmp_path)
 
-    class Loop:
-        def add_reader(self, *args: object) -> None: ...
-
-        def call_later(self, *args: object) -> None: ...
-
-    node.start(Loop())  # type: ignore[arg-type]
+    node.start(100.0)
     started = [event for hook, event in fired if hook == "tinca_metrics_start"]
     assert started == [{"counters": node.counters, "node": NODE}]
     assert node.counters.snapshot().myself == "alpha"

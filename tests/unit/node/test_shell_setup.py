@@ -14,13 +14,13 @@ import pytest
 from tinca.core.config.loader import load_configuration
 from tinca.core.device import Device, DeviceRequest
 from tinca.core.meta.requests import OPTION_CLAMP_MSS, OPTION_PMTU_DISCOVERY
+from tinca.core.node.node import device_mac_settings
 from tinca.core.node.shell import (
     IP_MTU_DISCOVER,
     IPV6_MTU_DISCOVER,
     PMTUDISC_DO,
     TINC11_UDP_BUFFER,
     configure_udp,
-    device_mac_settings,
     set_udp_buffers,
     udp_buffer_sizes,
 )
