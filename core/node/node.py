@@ -8,7 +8,8 @@ no clock: the I/O shell feeds it what happened, with the time it happened
 ``receive_meta(link, data, now)``, ``handle_timer(now)``, ...), and after each
 input drains what the node wants done (the aioquic shape):
 
-- :meth:`Node.datagrams_to_send` — UDP payloads and where they go;
+- :meth:`Node.datagrams_to_send` — UDP payloads and where they go (unless
+  the shell gave the node a ``send_datagram`` sink, see :class:`Node`);
 - :attr:`Node.device_frames` — frames for the device, in order;
 - :meth:`Node.links_to_flush` — meta connections with bytes to write, or to
   close once written (:meth:`MetaConnection.take_output`, ``closed``);
@@ -149,6 +150,13 @@ class Node:
     it. ``port`` is the port we listen on (tinc's ``myport``, sent in ID and
     ACK); ``random`` the random source for nonces and keys; ``now`` the time
     the node is built at.
+
+    ``send_datagram(payload, address)``, when given, takes every UDP
+    datagram at once instead of the queue :meth:`datagrams_to_send` drains.
+    The shell gives its ``sendto`` here because the kernel's answer to a
+    datagram sent with DF set is an input the data path needs on the spot:
+    an ``OSError`` with EMSGSIZE lowers that peer's MTU for the very packet,
+    as in tincd (a queue would lose which peer and packet it was).
     """
 
     def __init__(
@@ -160,6 +168,7 @@ class Node:
         port: str | None = None,
         random: Callable[[int], bytes] = os.urandom,
         now: float = 0.0,
+        send_datagram: Callable[[bytes, tuple[str, int]], None] | None = None,
     ) -> None:
         self.now = now
         self.stack = stack
@@ -230,7 +239,7 @@ class Node:
         self.device_outbox = DeviceOutbox(device.request)
         self._datagrams: list[tuple[bytes, tuple[str, int]]] = []
         self.datapath = DataPath(self.protocol, self.router, self.device_outbox,  # type: ignore[arg-type]
-                                 self._queue_datagram, clock)
+                                 send_datagram or self._queue_datagram, clock)
         #: the one read-only index over the node's traffic counters
         self.counters = Counters(self.myself, self.protocol.peers, device, self.datapath.dropped)
         #: key, path MTU and UDP/TCP changes, reported once each
@@ -268,6 +277,11 @@ class Node:
         if out:
             self._datagrams = []
         return out
+
+    @property
+    def queued_datagrams(self) -> list[tuple[bytes, tuple[str, int]]]:
+        """The datagrams queued and not taken yet (the live list, for tests)."""
+        return self._datagrams
 
     @property
     def device_frames(self) -> list[bytes]:

@@ -89,6 +89,30 @@ def configure_udp(udp: socket.socket, options: int) -> None:
 
 
 
+class UdpSender:
+    """Sends a datagram on the listening UDP socket of its address family."""
+
+    def __init__(self, listeners: list[Listener]) -> None:
+        # One UDP socket per address family sends everything; looked up once
+        # here because socket.family builds an enum on every access.
+        by_family: dict[int, Callable[[bytes, tuple[str, int]], int]] = {}
+        for listener in listeners:
+            by_family.setdefault(int(listener.udp.family), listener.udp.sendto)
+        self._sendto4 = by_family.get(int(socket.AF_INET))
+        self._sendto6 = by_family.get(int(socket.AF_INET6))
+
+    def send(self, payload: bytes, address: tuple[str, int]) -> None:
+        """Send ``payload`` to ``address``; a full kernel buffer drops it, as
+        tincd does. Other errors (EMSGSIZE) go to the caller."""
+        sendto = self._sendto6 if ":" in address[0] else self._sendto4
+        if sendto is None:
+            return
+        try:
+            sendto(payload, address)
+        except BlockingIOError:
+            pass
+
+
 class MetaTransport(asyncio.Protocol):
     """The asyncio side of one meta connection: bytes to and from its node link."""
 
@@ -128,6 +152,7 @@ class NodeRuntime:
         listeners: list[Listener],
         fire: Callable[..., None],
         clock: Callable[[], float] = time.monotonic,
+        sender: UdpSender | None = None,
     ) -> None:
         self.node = node
         self.device = device
@@ -145,13 +170,9 @@ class NodeRuntime:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._flush_soon = False
-        # One UDP socket per address family sends everything; looked up once
-        # here because socket.family builds an enum on every access.
-        by_family: dict[int, Callable[[bytes, tuple[str, int]], int]] = {}
-        for listener in listeners:
-            by_family.setdefault(int(listener.udp.family), listener.udp.sendto)
-        self._sendto4 = by_family.get(int(socket.AF_INET))
-        self._sendto6 = by_family.get(int(socket.AF_INET6))
+        #: sends what the node queued (a node built by :meth:`build` sends
+        #: through it directly)
+        self.sender = sender if sender is not None else UdpSender(listeners)
         node.on_output = self._output_queued
 
     @classmethod
@@ -167,8 +188,9 @@ class NodeRuntime:
         """A :class:`Node` for ``stack`` with the facts our sockets and
         device give, in a shell around them."""
         port = str(listeners[0].address[1]) if listeners else None
-        node = Node(stack, node_event, device, port=port, now=clock())
-        return cls(node, device, listeners, fire, clock)
+        sender = UdpSender(listeners)
+        node = Node(stack, node_event, device, port=port, now=clock(), send_datagram=sender.send)
+        return cls(node, device, listeners, fire, clock, sender)
 
     # ------------------------------------------------------------------ outputs
 
@@ -185,9 +207,10 @@ class NodeRuntime:
         node = self.node
         datagrams = node.datagrams_to_send()
         if datagrams:
-            send = self._send_datagram
+            send = self.sender.send
             for payload, address in datagrams:
-                send(payload, address)
+                with contextlib.suppress(OSError):  # too late to tell the data path
+                    send(payload, address)
         frames = node.device_frames
         if frames:
             write = self.device.write
@@ -222,15 +245,6 @@ class NodeRuntime:
             return
         self.transports[link] = transport
         self._drain(link, transport)
-
-    def _send_datagram(self, payload: bytes, address: tuple[str, int]) -> None:
-        sendto = self._sendto6 if ":" in address[0] else self._sendto4
-        if sendto is None:
-            return
-        try:
-            sendto(payload, address)
-        except BlockingIOError:
-            pass  # the kernel's buffer is full: drop, as tincd does
 
     # ------------------------------------------------------------------ the timer
 

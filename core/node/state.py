@@ -2,7 +2,8 @@
 
 This is plain data. The meta protocol (:mod:`tinca.core.node.protocol`) and
 the data path (:mod:`tinca.core.node.datapath`) change it; the I/O shell
-(:mod:`tinca.core.node.shell`) owns the sockets behind each :class:`Link`.
+(:mod:`tinca.core.node.shell`) owns the socket behind each :class:`Link`
+(:class:`tinca.core.node.link.MetaConnection`, sans-IO).
 """
 
 from __future__ import annotations

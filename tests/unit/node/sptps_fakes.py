@@ -1,12 +1,12 @@
 """A small network of tinc 1.1 nodes for driving SPTPS through the node, without I/O.
 
-Each :class:`Node` is a real :class:`~tinca.core.node.protocol.MetaProtocol`
-and :class:`~tinca.core.node.datapath.DataPath` over the real ``sptps``
-suite (Ed25519 keys in a temporary configuration directory), with a fake
-device, a fake UDP socket and a fake clock. :class:`Net` joins nodes with
-pairs of :class:`WireLink` objects and moves what they send (request lines,
-``17 LEN`` packets, ``21 LEN`` raw datagrams, UDP datagrams) when asked to,
-so a test decides what is delivered, held back or lost.
+Each :class:`Node` holds a real :class:`~tinca.core.node.node.Node` built from
+a temporary configuration directory (Ed25519 keys, the real ``sptps``
+suite), with a fake device and a fake clock; what it would send by UDP
+stays in its queue of outputs. :class:`Net` joins nodes with pairs of
+:class:`WireLink` objects and moves what they send (request lines, ``17 LEN``
+packets, ``21 LEN`` raw datagrams) and the nodes' UDP outputs when asked
+to, so a test decides what is delivered, held back or lost.
 
 The configuration directories are written by :func:`write_node` from key
 material made once per test session (:func:`key_material`), the way
@@ -29,21 +29,21 @@ from tinca.core.config.loader import load_configuration
 from tinca.core.config.model import Configuration
 from tinca.core.config.variables import VariableTable
 from tinca.core.errors import ConfigError
-from tinca.core.graph import Graph
+from tinca.core.events import NodeEvent
 from tinca.core.keys import KeygenRequest
 from tinca.core.meta import requests as rq
 from tinca.core.mtu import MTUSettings, MTUStrategy
 from tinca.core.node.datapath import DataPath
-from tinca.core.node.protocol import MetaProtocol, ProtocolSettings
+from tinca.core.node.node import Node as RealNode
+from tinca.core.node.protocol import MetaProtocol
 from tinca.core.node.state import Peer
 from tinca.core.plugin_manager import PluginManager
-from tinca.core.route.router import Router
-from tinca.core.route.subnet_table import SubnetTable
+from tinca.core.stack import build_stack
 from tinca.core.subnet import Subnet
 from tinca.core.suite import Authenticated, SuiteContext
 from tinca.plugins.ciphers.legacy.rsa_keys import generate_rsa_keys
 from tinca.plugins.ciphers.sptps.ed25519_keys import generate_ed25519_keys
-from tinca.plugins.ciphers.sptps.suite import SptpsSuite, make_suite
+from tinca.plugins.ciphers.sptps.suite import SptpsSuite
 
 #: what both sides of a tinc 1.1 connection put in their ACK: minor 7 in the
 #: top byte, PMTU discovery and ClampMSS below it
@@ -225,47 +225,61 @@ class WireLink(FakeLink):
 
 
 class Node:
-    """One tinc 1.1 node: protocol, data path, device and UDP socket, all fake I/O."""
+    """One tinc 1.1 node: a real :class:`~tinca.core.node.node.Node` with fake I/O.
+
+    The node is built from its configuration directory like a daemon's
+    (plugin stack, suite, router, protocol, data path); only the meta
+    connections are in-memory :class:`WireLink` objects that skip the
+    handshake. Every access to :attr:`protocol` or :attr:`path` stamps the
+    node's time from the shared test clock, as an input at ``clock()``
+    would, so a test may move the clock and call the parts directly.
+    """
 
     def __init__(self, confbase: Path, clock: Clock, address: str, subnet: str) -> None:
         self.clock = clock
         self.address = (address, UDP_PORT)
-        self.context = suite_context(confbase, clock)
-        self.name = self.context.myself
-        suite = make_suite(self.context)
+        self.device = FakeDevice()
+        stack = build_stack(confbase)
+        name = stack.config.name or ""
+        event = NodeEvent(None, name, None, None, 0, str(confbase))
+        self.node = RealNode(stack, event, self.device, port=str(UDP_PORT),
+                             random=counter_random(name.encode()), now=clock())
+        self.name = self.node.myself
+        suite = self.node.suite
         assert isinstance(suite, SptpsSuite)
         self.suite = suite
-        self.graph = Graph(self.name, MY_OPTIONS)
-        subnets = SubnetTable(self.graph.reachable)
-        self.router = Router(self.name, "router", subnets, clock=clock)
+        self.context = suite.context
+        # What the node writes to "the device" is what the fake device shows.
+        self.device.written = self.node.device_frames
         self.keys_done: list[str] = []
-        self.udp_limits: dict[str, tuple[int, bool]] = {}
-        self.protocol = MetaProtocol(
-            myself=self.name,
-            my_options=MY_OPTIONS,
-            settings=ProtocolSettings(),
-            graph=self.graph,
-            subnets=subnets,
-            suite=suite,  # type: ignore[arg-type]
-            clock=clock,
-            random=counter_random(b"nonce " + self.name.encode()),
-            on_lifecycle=lambda event: None,
-            on_graph=self.router.apply,
-            on_key=self._key_arrived,
-        )
-        self.device = FakeDevice()
-        self.datagrams: list[tuple[bytes, tuple[str, int]]] = []
-        self.path = DataPath(self.protocol, self.router, self.device,
-                             lambda payload, to: self.datagrams.append((payload, to)), clock)
-        self.protocol.add_own_subnet(Subnet.parse(subnet))
+        self.node.protocol.on_key = self._key_arrived
+        self.node.protocol.add_own_subnet(Subnet.parse(subnet))
         self.links: dict[str, WireLink] = {}
 
+    @property
+    def protocol(self) -> MetaProtocol:
+        """The node's meta protocol, at the test clock's time."""
+        self.node.now = self.clock()
+        return self.node.protocol
+
+    @property
+    def path(self) -> DataPath:
+        """The node's data path, at the test clock's time."""
+        self.node.now = self.clock()
+        return self.node.datapath
+
+    @property
+    def datagrams(self) -> list[tuple[bytes, tuple[str, int]]]:
+        """UDP datagrams the node queued and nobody delivered yet."""
+        return self.node.queued_datagrams
+
     def _key_arrived(self, peer: Peer) -> None:
-        # What the shell does: index the peer's address, give it an MTU strategy.
+        # The node's own handling (key event, address index, MTU strategy),
+        # with a strategy a test can set (:meth:`udp`) for a peer without one.
         self.keys_done.append(peer.name)
-        self.path.remember_address(peer)
         if peer.mtu_strategy is None:
             peer.mtu_strategy = UdpState()
+        self.node._key_arrived(peer)
 
     def peer(self, name: str) -> Peer:
         return self.protocol.peers[name]
@@ -282,9 +296,8 @@ class Node:
     def seal(self, packets: list[bytes]) -> list[bytes]:
         """Send ``packets`` from our device and take the UDP payloads they
         became (nothing is delivered)."""
-        self.path.from_device(packets)
-        sealed = [payload for payload, _ in self.datagrams]
-        self.datagrams.clear()
+        self.node.receive_device(packets, self.clock())
+        sealed = [payload for payload, _ in self.node.datagrams_to_send()]
         return sealed
 
 
@@ -346,9 +359,7 @@ class Net:
         decides which are lost on the way. Returns how many moved."""
         moved = 0
         while True:
-            batch = [(node, node.datagrams[:]) for node in self.nodes.values()]
-            for node, _ in batch:
-                node.datagrams.clear()
+            batch = [(node, node.node.datagrams_to_send()) for node in self.nodes.values()]
             if not any(sent for _, sent in batch):
                 return moved
             for node, sent in batch:
@@ -358,7 +369,7 @@ class Net:
                     if target is None or lose(node.name, payload):
                         self.lost_udp.append((node.name, payload, to))
                         continue
-                    target.path.receive_datagram(payload, node.address)
+                    target.node.receive_datagram(payload, node.address, target.clock())
 
     def settle(self) -> None:
         """Deliver meta traffic and UDP until both are quiet."""
