@@ -48,7 +48,6 @@ from tinca.plugins.ciphers.sptps.suite import SptpsSuite
 #: what both sides of a tinc 1.1 connection put in their ACK: minor 7 in the
 #: top byte, PMTU discovery and ClampMSS below it
 OPTIONS_17_7 = (rq.PROT_MINOR_11 << 24) | rq.OPTION_PMTU_DISCOVERY | rq.OPTION_CLAMP_MSS
-MY_OPTIONS = rq.OPTION_PMTU_DISCOVERY | rq.OPTION_CLAMP_MSS
 UDP_PORT = 655
 
 @functools.cache
