@@ -154,7 +154,10 @@ class _GuardedPluginManager(pluggy.PluginManager):
         for caller in self.get_hookcallers(plugin) or []:
             for impl in caller.get_hookimpls():
                 if impl.plugin is plugin and not (impl.wrapper or impl.hookwrapper):
-                    impl.function = _guard(impl.function, plugin_name, caller.name)
+                    # pluggy types HookImpl.function as Final for its users;
+                    # the guard replaces it once, keeping its argument names.
+                    object.__setattr__(impl, "function",
+                                       _guard(impl.function, plugin_name, caller.name))
         return plugin_name
 
 
