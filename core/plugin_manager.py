@@ -32,7 +32,7 @@ from typing import Any
 import pluggy
 
 from tinca.core import hookspecs
-from tinca.core.config.values import Registered
+from tinca.core.config.values import Registered, RegisteredLevel
 from tinca.core.config.variables import Variable, VariableTable
 from tinca.core.errors import PluginError
 from tinca.core.logs import NOTICE
@@ -276,8 +276,14 @@ class PluginManager:
 
     def _with_registered_names(self, variable: Variable) -> Variable:
         """``variable`` with the names now in its registry as its choices, when
-        its values name registry entries (:class:`Registered`, e.g. ``Mode``)."""
+        its values name registry entries (:class:`Registered`, e.g. ``Mode``),
+        or with the highest registered level as its maximum
+        (:class:`RegisteredLevel`, ``Compression``)."""
         vtype = variable.type
+        if isinstance(vtype, RegisteredLevel):
+            levels = [int(n) for n in self.registry(vtype.hook).names() if n.isdigit()]
+            highest = max([vtype.maximum or 0, *levels])
+            return replace(variable, type=replace(vtype, maximum=highest))
         if not isinstance(vtype, Registered) or vtype.options:
             return variable
         names = tuple(self.registry(vtype.hook).names())
