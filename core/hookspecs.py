@@ -70,6 +70,7 @@ def tinca_config_variables() -> list[Variable]:
 
     :return: the variables this plugin owns (may be empty).
     """
+    raise NotImplementedError  # a specification: pluggy calls the implementations
 
 
 # ---------------------------------------------------------------------------

@@ -34,11 +34,12 @@ from tinca.core.logs import DEBUG_STATUS, level_for
 log = logging.getLogger(__name__)
 
 DRAIN_TIMEOUT = 5.0
-"""Seconds shutdown waits for queued events before going on with tinc-down.
+"""Seconds shutdown waits for the running event before going on with tinc-down.
 
-Long enough for the host-down and subnet-down scripts of a normal shutdown;
-short enough that a script still hanging from before the stop (a slow
-``host-up``) does not hold the daemon up for its whole ``ScriptsTimeout``.
+Every event that finishes restarts the wait, so the host-down and subnet-down
+scripts of a shutdown all run however many there are (nothing is lost while
+they make progress), but one script still hanging from before the stop (a
+slow ``host-up``) does not hold the daemon up for its whole ``ScriptsTimeout``.
 """
 
 HookCall = Callable[[str, Mapping[str, Any]], object]
@@ -59,6 +60,8 @@ class LifecycleQueue:
         self._items: deque[tuple[str, dict[str, Any]]] = deque()
         self._cond = threading.Condition()
         self._running: str | None = None
+        #: events finished so far; drain() waits while this keeps moving
+        self._finished = 0
         self._closed = False
         self._thread = threading.Thread(target=self._work, name=name, daemon=True)
         self._thread.start()
@@ -84,11 +87,16 @@ class LifecycleQueue:
         return True
 
     def drain(self, timeout: float) -> bool:
-        """Wait until every event submitted so far has run; False if
-        ``timeout`` seconds pass first."""
-        deadline = time.monotonic() + timeout
+        """Wait until every event submitted so far has run; False if no
+        event finishes for ``timeout`` seconds (each one that finishes
+        restarts the wait)."""
         with self._cond:
+            finished = self._finished
+            deadline = time.monotonic() + timeout
             while self._items or self._running is not None:
+                if self._finished != finished:
+                    finished = self._finished
+                    deadline = time.monotonic() + timeout
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
@@ -96,7 +104,7 @@ class LifecycleQueue:
         return True
 
     def close(self, timeout: float = DRAIN_TIMEOUT) -> bool:
-        """Drain (at most ``timeout`` seconds), then stop the worker.
+        """Drain (until no event finishes for ``timeout`` seconds), then stop the worker.
 
         Returns True when every event ran. Otherwise the events still queued
         are dropped with a warning naming the hook still running, which is
@@ -138,4 +146,5 @@ class LifecycleQueue:
             finally:
                 with self._cond:
                     self._running = None
+                    self._finished += 1
                     self._cond.notify_all()

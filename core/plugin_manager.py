@@ -32,7 +32,7 @@ from typing import Any
 import pluggy
 
 from tinca.core import hookspecs
-from tinca.core.config.values import Registered
+from tinca.core.config.values import Registered, RegisteredLevel
 from tinca.core.config.variables import Variable, VariableTable
 from tinca.core.errors import PluginError
 from tinca.core.logs import NOTICE
@@ -154,7 +154,10 @@ class _GuardedPluginManager(pluggy.PluginManager):
         for caller in self.get_hookcallers(plugin) or []:
             for impl in caller.get_hookimpls():
                 if impl.plugin is plugin and not (impl.wrapper or impl.hookwrapper):
-                    impl.function = _guard(impl.function, plugin_name, caller.name)
+                    # pluggy types HookImpl.function as Final for its users;
+                    # the guard replaces it once, keeping its argument names.
+                    object.__setattr__(impl, "function",
+                                       _guard(impl.function, plugin_name, caller.name))
         return plugin_name
 
 
@@ -273,8 +276,14 @@ class PluginManager:
 
     def _with_registered_names(self, variable: Variable) -> Variable:
         """``variable`` with the names now in its registry as its choices, when
-        its values name registry entries (:class:`Registered`, e.g. ``Mode``)."""
+        its values name registry entries (:class:`Registered`, e.g. ``Mode``),
+        or with the highest registered level as its maximum
+        (:class:`RegisteredLevel`, ``Compression``)."""
         vtype = variable.type
+        if isinstance(vtype, RegisteredLevel):
+            levels = [int(n) for n in self.registry(vtype.hook).names() if n.isdigit()]
+            highest = max([vtype.maximum or 0, *levels])
+            return replace(variable, type=replace(vtype, maximum=highest))
         if not isinstance(vtype, Registered) or vtype.options:
             return variable
         names = tuple(self.registry(vtype.hook).names())

@@ -33,7 +33,11 @@ SELECTORS: dict[str, str] = {
     "CipherSuite": "tinca_register_cipher_suites",
     "Mode": "tinca_register_routing_modes",
     "PacketPolicy": "tinca_register_packet_policies",
+    "Compression": "tinca_register_compressions",
 }
+
+BUILT_IN: dict[str, frozenset[str]] = {"Compression": frozenset({"0"})}
+"""Values a selector takes without any plugin: compression level 0 is none."""
 
 
 @dataclass
@@ -145,15 +149,18 @@ def check_selections(manager: PluginManager, config: Configuration) -> None:
                 continue
             registry = manager.registry(hook_name)
             value = settings.get(variable)
-            # A word list (PacketPolicy) selects several entries.
-            for name in value if isinstance(value, tuple) else (value,):
-                if name not in registry:
-                    raise ConfigError(
-                        f"{variable} = {name}: no installed plugin provides {registry.slot} "
-                        f"{name!r}; installed: {', '.join(registry.names()) or 'none'}",
-                        entry.file,
-                        entry.line,
-                    )
+            # A word list (PacketPolicy) selects several entries;
+            # compression levels are numbers, registered as their decimal text.
+            for value_name in value if isinstance(value, tuple) else (value,):
+                name = str(value_name)
+                if name in registry or name in BUILT_IN.get(variable, ()):
+                    continue
+                raise ConfigError(
+                    f"{variable} = {name}: no installed plugin provides {registry.slot} "
+                    f"{name!r}; installed: {', '.join(registry.names()) or 'none'}",
+                    entry.file,
+                    entry.line,
+                )
         entry = settings.entry("Discovery")
         if entry is not None:
             registry = manager.registry("tinca_register_discovery")

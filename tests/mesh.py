@@ -311,6 +311,29 @@ def udp_counters(ns: Namespace) -> tuple[int, int]:
     return int(values[names.index("InDatagrams")]), int(values[names.index("OutDatagrams")])
 
 
+def big_pings_over_udp(
+    source: Node, target: Node, size: int, timeout: float, burst: int = 20
+) -> tuple[int, int, str]:
+    """Send bursts of ``burst`` large pings until a whole burst crosses by UDP.
+
+    Until tinc's path MTU discovery has seen a probe as large as these
+    packets, they travel inside the meta connection; then they must go by
+    UDP. Returns the UDP datagrams received and sent in ``source``'s
+    namespace during the last burst, and that burst's ping output.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        before = udp_counters(source.ns)
+        result = source.ns.ping(target.overlay, count=burst, interval=0.02, size=size)
+        after = udp_counters(source.ns)
+        received, sent = after[0] - before[0], after[1] - before[1]
+        if result.received == burst and received >= burst and sent >= burst:
+            return received, sent, result.output
+        if time.monotonic() > deadline:
+            return received, sent, result.output
+        time.sleep(0.5)
+
+
 def logs(nodes: list[Node], tail: int = 60) -> str:
     """The last ``tail`` lines of every log of these nodes, for failure messages."""
     parts = []

@@ -23,6 +23,7 @@ from tinca.core.config.values import (
     Port,
     Proxy,
     Registered,
+    RegisteredLevel,
     SubnetValue,
     Text,
     Words,
@@ -131,8 +132,9 @@ _IDENTITY = [
     ),
     Variable(
         "Compression",
-        Integer(minimum=0, maximum=12),
-        "Compression for packets sent to us: 0 none, 1-9 zlib, 10-11 LZO, 12 LZ4 (1.1 only).",
+        RegisteredLevel(minimum=0, maximum=12, hook="tinca_register_compressions"),
+        "Compression for packets sent to us: 0 none, 1-9 zlib, 10-11 LZO, 12 LZ4 (1.1 only); "
+        "plugins may register more levels.",
         default=0,
         scope=BOTH,
         implemented=True,

@@ -300,3 +300,17 @@ class Registered(Choice):
         if not text:
             raise ValueError("empty value")
         return text.lower()
+
+
+@dataclass(frozen=True)
+class RegisteredLevel(Integer):
+    """A number that names an entry registered through registry hook ``hook``
+    (``Compression``: a compression level).
+
+    ``maximum`` is the highest level tinc itself knows; the plugin manager
+    raises it to the highest level registered when it builds its variable
+    table, so a plugin's new level parses, and
+    :func:`tinca.core.stack.check_selections` checks that a plugin provides it.
+    """
+
+    hook: str = ""

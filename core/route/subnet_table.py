@@ -34,6 +34,10 @@ from tinca.core.subnet import Subnet
 _CACHE_LIMIT = 4096
 
 
+SortKey = tuple[int, int, bytes, int, bytes]
+"""Where an entry sorts in tinc's subnet tree (:meth:`Subnet.sort_key`)."""
+
+
 @dataclass(frozen=True, slots=True)
 class SubnetMatch:
     """The answer to a lookup: the owning node and its subnet."""
@@ -52,7 +56,7 @@ class _IPIndex:
     def __init__(self, bits: int) -> None:
         self.bits = bits
         #: prefix length -> masked address (as int, shifted) -> entries in tree order
-        self.buckets: dict[int, dict[int, list[tuple[tuple, SubnetMatch]]]] = {}
+        self.buckets: dict[int, dict[int, list[tuple[SortKey, SubnetMatch]]]] = {}
         #: the prefix lengths present, longest first
         self.prefixes: list[int] = []
 
@@ -113,7 +117,7 @@ class SubnetTable:
         self._ipv4 = _IPIndex(32)
         self._ipv6 = _IPIndex(128)
         #: MAC address -> entries in tree order
-        self._mac: dict[bytes, list[tuple[tuple, SubnetMatch]]] = {}
+        self._mac: dict[bytes, list[tuple[SortKey, SubnetMatch]]] = {}
         self._cache4: dict[bytes, SubnetMatch | None] = {}
         self._cache6: dict[bytes, SubnetMatch | None] = {}
         self._cache_mac: dict[bytes, SubnetMatch | None] = {}

@@ -167,11 +167,12 @@ class TunTapDevice(Device):
         # never leaves a half-configured interface behind.
         plan = netconfig.plan_from_settings(self.request.setting, self.request.setting_all)
         wanted = interface_name(self.request)
+        path = self.device or DEFAULT_DEVICE
         try:
-            fd = os.open(self.device, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+            fd = os.open(path, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError as err:
             raise DeviceError(
-                f"Could not open {self.device}: {err.strerror}{_hint(err, self.device, wanted)}"
+                f"Could not open {path}: {err.strerror}{_hint(err, path, wanted)}"
             ) from None
         try:
             flags = self._wanted_flags()
@@ -179,8 +180,8 @@ class TunTapDevice(Device):
                 answer = fcntl.ioctl(fd, TUNSETIFF, pack_ifreq(wanted, flags))
             except OSError as err:
                 raise DeviceError(
-                    f"Could not create a tun/tap interface from {self.device}: "
-                    f"{err.strerror}{_hint(err, self.device, wanted)}"
+                    f"Could not create a tun/tap interface from {path}: "
+                    f"{err.strerror}{_hint(err, path, wanted)}"
                 ) from None
             self.interface, _ = unpack_ifreq(answer)
             self.flags = flags

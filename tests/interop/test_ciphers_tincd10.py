@@ -18,19 +18,17 @@ unsupported").
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
 
 from tests import netns
 from tests.mesh import (
-    Node,
+    big_pings_over_udp,
     build,
     logs,
     make_nodes,
     ping_both_ways,
     ping_until,
-    udp_counters,
 )
 
 netns_lab = netns.netns_lab
@@ -62,29 +60,6 @@ CASES = {
         "Cipher = camellia-256-cbc\nDigest = sha512\nMACLength = 16\nCompression = 11",
     ),
 }
-
-
-def big_pings_over_udp(
-    source: Node, target: Node, size: int, timeout: float
-) -> tuple[int, int, str]:
-    """Send bursts of large pings until a whole burst crosses by UDP.
-
-    Until tinc's path MTU discovery has seen a probe as large as these
-    packets, they travel inside the meta connection; then they must go by
-    UDP. Returns the UDP datagrams received and sent in ``source``'s
-    namespace during the last burst, and that burst's ping output.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        before = udp_counters(source.ns)
-        result = source.ns.ping(target.overlay, count=BURST, interval=0.02, size=size)
-        after = udp_counters(source.ns)
-        received, sent = after[0] - before[0], after[1] - before[1]
-        if result.received == BURST and received >= BURST and sent >= BURST:
-            return received, sent, result.output
-        if time.monotonic() > deadline:
-            return received, sent, result.output
-        time.sleep(0.5)
 
 
 def need_lzo() -> None:

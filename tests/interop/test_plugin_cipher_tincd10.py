@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import re
 import sys
-import time
 
 import pytest
 
 from tests import netns
-from tests.mesh import Node, build, logs, make_nodes, ping_both_ways, udp_counters
+from tests.mesh import big_pings_over_udp, build, logs, make_nodes, ping_both_ways
 from tests.sample_packages import FORMS, SampleInstaller, sample_installer, use_form
 
 __all__ = ["netns_lab", "sample_installer"]
@@ -30,21 +29,6 @@ SAMPLE = "tinca-sample-xts"
 CIPHER = "Cipher = aes-256-xts"
 BURST = 20
 SIZE = 1200
-
-
-def burst_over_udp(source: Node, target: Node, timeout: float) -> tuple[int, int, str]:
-    """Ping bursts until one whole burst crosses by UDP; returns UDP in, out and its output."""
-    deadline = time.monotonic() + timeout
-    while True:
-        before = udp_counters(source.ns)
-        result = source.ns.ping(target.overlay, count=BURST, interval=0.02, size=SIZE)
-        after = udp_counters(source.ns)
-        received, sent = after[0] - before[0], after[1] - before[1]
-        if result.received == BURST and received >= BURST and sent >= BURST:
-            return received, sent, result.output
-        if time.monotonic() > deadline:
-            return received, sent, result.output
-        time.sleep(0.5)
 
 
 @pytest.mark.parametrize("form", FORMS)
@@ -65,7 +49,7 @@ def test_plugin_cipher_meshes_with_tincd(
 
     ping_both_ways(alpha, beta, nodes, count=3, wait=20)
     for source, target in ((alpha, beta), (beta, alpha)):
-        received, sent, output = burst_over_udp(source, target, 40)
+        received, sent, output = big_pings_over_udp(source, target, SIZE, 40, BURST)
         assert received >= BURST and sent >= BURST, (
             f"{source.name} -> {target.name}: {BURST} pings of {SIZE} bytes, "
             f"UDP in {received}, out {sent}\n{output}\n{logs(nodes)}"

@@ -149,6 +149,22 @@ def test_close_drains_what_is_queued_before_returning() -> None:
     assert queue.pending == 0
 
 
+def test_close_waits_as_long_as_events_keep_finishing() -> None:
+    # Eight events of 0.1 s each take longer than the 0.3 s wait, but each one
+    # that finishes restarts it: a shutdown with many quick host-down scripts
+    # runs all of them.
+    def slow(hook_name: str, kwargs: Mapping[str, Any]) -> None:
+        time.sleep(0.1)
+        done.append(kwargs["n"])
+
+    done: list[int] = []
+    queue = LifecycleQueue(slow)
+    for i in range(8):
+        queue.submit("tinca_host_down", n=i)
+    assert queue.close(0.3)
+    assert done == list(range(8))
+
+
 def test_close_gives_up_after_its_timeout_and_drops_what_is_queued(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

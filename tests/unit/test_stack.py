@@ -97,3 +97,34 @@ def test_blocking_a_plugin_that_is_not_installed_warns(tmp_path: Path) -> None:
         "tinc.conf:3: BlockPlugin = nosuch: no plugin of that name is installed" in str(w)
         for w in stack.warnings
     )
+
+
+LEVEL_PLUGIN = '''
+from tinca.core import hookimpl
+
+@hookimpl
+def tinca_register_compressions(register):
+    register("13", object(), doc="test codec")
+'''
+
+
+def test_a_compression_level_a_plugin_registers_is_accepted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # tinc's own levels end at 12; a plugin's level 13 parses once registered.
+    (tmp_path / "level_plugin.py").write_text(LEVEL_PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    confdir = net(tmp_path / "net", "LoadPlugin = level_plugin\nCompression = 13\n")
+    stack = build_stack(confdir)
+    assert stack.config.lookup("Compression") == 13
+    with pytest.raises(
+        ConfigError, match=r"tinc\.conf:2: bad value for Compression: 13 is above the maximum 12"
+    ):
+        build_stack(net(tmp_path / "bare", "Compression = 13\n"))
+
+
+def test_a_compression_level_nobody_provides_is_refused_at_start_up(tmp_path: Path) -> None:
+    # With the built-in codecs blocked nobody provides tinc's level 10 (LZO).
+    with pytest.raises(ConfigError, match=r"tinc\.conf:3: Compression = 10: no installed plugin "
+                                          r"provides compression level '10'; installed: none"):
+        build_stack(net(tmp_path, "BlockPlugin = compression\nCompression = 10\n"))
