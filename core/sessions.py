@@ -6,7 +6,7 @@ reports, and tinc 1.0's packet protection objects (:class:`PacketSealer`,
 of the cipher suite contract (:mod:`tinca.core.suite` re-exports them, import
 them from there); they live in a module of their own because the node's
 state (:mod:`tinca.core.node.state`) holds them, while the suite contract
-refers to that state through the per-peer paths (:mod:`tinca.core.path`).
+refers to that state through the per-peer paths (:mod:`tinca.core.peer_paths`).
 Errors are :class:`~tinca.core.suite.MetaError` and
 :class:`~tinca.core.suite.PacketError`.
 """
@@ -54,7 +54,7 @@ class RawPacketReceived:
     """Bytes that followed tinc 1.1's ``21 LEN`` (SPTPS_PACKET) outside the
     meta connection's protection: a destination and a source node ID, then a
     datagram of the source's per-node session (the suite's paths handle it,
-    :meth:`~tinca.core.path.PeerPaths.receive_raw`)."""
+    :meth:`~tinca.core.peer_paths.PeerPaths.receive_raw`)."""
 
     data: bytes
 

@@ -53,7 +53,6 @@ class DataPath:
         self.myself = protocol.myself
         self.peers = protocol.peers
         self.paths = protocol.paths
-        self.clock = clock
         self.by_address: dict[tuple[str, int], Peer] = {}
         # A tun device speaks bare IP; tinc's packets (and the router) are
         # Ethernet frames, so tun packets get a 14-byte header added/removed.
@@ -109,9 +108,8 @@ class DataPath:
         """A datagram from an address no peer is known at (or that its
         peer's path could not open): the peer the suite's paths name, else
         the one whose path authenticates it (tincd's try_harder)."""
-        found = self.paths.identify(datagram)
-        if found is True:
-            found = self._try_harder(datagram, address)
+        named = self.paths.identify(datagram)
+        found = self._try_harder(datagram, address) if named is True else named
         path = found.path if isinstance(found, Peer) else None
         if path is None:
             self.bad.log(TRAFFIC, address[0], "unknown",

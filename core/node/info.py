@@ -8,7 +8,7 @@ the path towards it. Each hop keeps what it learns and passes its own
 
 These are meta requests like any other and carry no packet format, so they
 live in core; the per-peer paths ask for them through
-:class:`~tinca.core.path.PathServices`.
+:class:`~tinca.core.peer_paths.PathServices`.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ where a request goes (for us, or on towards its destination), the reflexive
 UDP address a hop appends to an ANS_KEY, KEY_CHANGED flooding, and our
 KeyExpire. What a request *for us* means is the business of the peer's path
 (:class:`~tinca.core.path.PeerPath`) or of the suite's paths
-(:class:`~tinca.core.path.PeerPaths`): tinc 1.0 answers with a fresh packet
+(:class:`~tinca.core.peer_paths.PeerPaths`): tinc 1.0 answers with a fresh packet
 key, tinc 1.1 runs its channel's key exchange and REQ_KEY extensions.
 """
 

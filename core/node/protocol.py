@@ -169,7 +169,9 @@ class MetaProtocol:
         host, port = edge.address or ("unknown", "unknown")
         return rq.AddEdge(self.nonce(), edge.from_, edge.to, host, port, edge.options, edge.weight)
 
-    def _subnet_request(self, kind: type, owner: str, subnet: Subnet) -> rq.Request:
+    def _subnet_request(
+        self, kind: type[rq.AddSubnet] | type[rq.DelSubnet], owner: str, subnet: Subnet
+    ) -> rq.Request:
         return kind(self.nonce(), owner, subnet)
 
     # ------------------------------------------------------------------ links

@@ -8,7 +8,7 @@ then a datagram or frame handed to it goes nowhere.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from tinca.core.node.info import PathInfo
 from tinca.core.node.keys import KeyExchange
@@ -40,7 +40,7 @@ class NodeServices:
     ) -> None:
         self.myself = myself
         self.my_options = my_options
-        self.peers = peers
+        self.peers: Mapping[str, Peer] = peers
         self.log = log
         self.clock = clock
         self.answer_key_request = suite.answer_key_request

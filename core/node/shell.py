@@ -76,7 +76,7 @@ def udp_buffer_sizes(
     """``(UDPRcvBuf, UDPSndBuf)`` to ask for; ``None`` keeps the OS default.
 
     Unset, a node takes ``default``: the suite's paths say which
-    (:attr:`~tinca.core.path.PeerPaths.udp_buffer_size`; tinc 1.1 asks for
+    (:attr:`~tinca.core.peer_paths.PeerPaths.udp_buffer_size`; tinc 1.1 asks for
     1 MiB, tinc 1.0 keeps the OS default).
     """
     return tuple(  # type: ignore[return-value]

@@ -274,9 +274,14 @@ class SptpsPaths(PeerPaths):
 
     def path_for(self, peer: Peer) -> PeerPath:
         """A channel with a reachable node of minor 2 or more (graph.c
-        check_reachability), tinc 1.0's path otherwise."""
+        check_reachability), tinc 1.0's path otherwise. A channel the peer
+        has but no longer uses is stopped too: tinc stops ``n->sptps`` on
+        every change of reachability."""
         if peer.reachable and option_version(peer.options) >= SPTPS_MIN_MINOR:
             return self.sptps_path(peer)
+        unused = self._paths.get(peer.name)
+        if unused is not None and unused.channel is not None:
+            unused.channel.stop()
         return self.legacy.path_for(peer)
 
     def _channel(self, peer: Peer) -> SptpsChannel | None:
