@@ -58,8 +58,6 @@ every third of a second while discovering)."""
 IP_MTU_DISCOVER = 10
 IPV6_MTU_DISCOVER = 23
 PMTUDISC_DO = 2
-TINC11_UDP_BUFFER = 1024 * 1024
-"""tinc 1.1's default ``UDPRcvBuf``/``UDPSndBuf`` (net_socket.c)."""
 """Set DF and never fragment locally: a too-large send fails with EMSGSIZE."""
 
 
@@ -72,14 +70,15 @@ def set_udp_buffers(udp: socket.socket, rcvbuf: int | None, sndbuf: int | None) 
         udp.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
 
 
-def udp_buffer_sizes(config: Configuration, sptps: bool) -> tuple[int | None, int | None]:
+def udp_buffer_sizes(
+    config: Configuration, default: int | None
+) -> tuple[int | None, int | None]:
     """``(UDPRcvBuf, UDPSndBuf)`` to ask for; ``None`` keeps the OS default.
 
-    Unset, a node takes the defaults of the tinc whose protocol it speaks:
-    tinc 1.1 asks for 1 MiB (net_socket.c), tinc 1.0 keeps the OS default.
-    SPTPS at line rate overruns Linux's default of 208 KiB.
+    Unset, a node takes ``default``: the suite's paths say which
+    (:attr:`~tinca.core.peer_paths.PeerPaths.udp_buffer_size`; tinc 1.1 asks for
+    1 MiB, tinc 1.0 keeps the OS default).
     """
-    default = TINC11_UDP_BUFFER if sptps else None
     return tuple(  # type: ignore[return-value]
         config.lookup(name, None) if name in config.server else default
         for name in ("UDPRcvBuf", "UDPSndBuf")
@@ -283,9 +282,9 @@ class NodeRuntime:
                 configure_udp(listener.udp, self.options)
             except OSError as err:
                 log.warning("Could not set up path MTU discovery on UDP socket: %s", err)
-            sptps = self.suite.channels is not None
+            default = self.protocol.paths.udp_buffer_size
             try:
-                set_udp_buffers(listener.udp, *udp_buffer_sizes(self.config, sptps))
+                set_udp_buffers(listener.udp, *udp_buffer_sizes(self.config, default))
             except OSError as err:
                 log.warning("Could not set UDP socket buffer sizes: %s", err)
             loop.add_reader(listener.tcp.fileno(), self._accept, listener.tcp)
@@ -365,19 +364,15 @@ class NodeRuntime:
             link.mst = (link.name or "") in update.mst_peers
 
     def _key_arrived(self, peer: Peer) -> None:
-        hook, key_event = self.path_watch.key_arrived(peer.name, peer.sptps)
+        path = peer.path
+        assert path is not None  # the protocol gives every peer one
+        hook, key_event = self.path_watch.key_arrived(peer.name, path.rekeys_itself)
         self.fire(hook, event=key_event)
         self.datapath.remember_address(peer)
         strategy = peer.mtu_strategy
         if strategy is None:
             strategy = peer.mtu_strategy = self._mtu_strategy(peer)
-        if peer.sptps:
-            # tinc 1.1 probes every SPTPS node it sends to directly: UDP
-            # discovery always, sizes when PMTU discovery is on (try_tx_sptps).
-            tcponly = (self.options | peer.options) & rq.OPTION_TCPONLY
-            if peer.via == peer.name and not (tcponly and peer.link is not None):
-                strategy.start(self.clock())
-        elif peer.options & rq.OPTION_PMTU_DISCOVERY:
+        if path.probing_starts():
             strategy.start(self.clock())
 
     def _mtu_strategy(self, peer: Peer):  # type: ignore[no-untyped-def]
@@ -659,11 +654,7 @@ class NodeRuntime:
             wake = strategy.next_wakeup()
             if wake is None or wake > now:
                 continue
-            sizes = strategy.due_probes(now)
-            if peer.sptps:
-                self.datapath.send_channel_probes(peer, sizes)
-            elif sizes:
-                self.datapath.send_probes(peer, sizes)
+            self.datapath.send_probes(peer, strategy.due_probes(now))
         # Replies change the strategies between ticks: report what moved since.
         for hook, path_event in self.path_watch.observe_peers(self.protocol.peers.values()):
             self.fire(hook, event=path_event)
