@@ -21,7 +21,6 @@ from tinca.core.control.records import (
     NODE_HAS_ADDRESS,
     NODE_INDIRECT,
     NODE_REACHABLE,
-    NODE_SPTPS,
     NODE_UDP_CONFIRMED,
     NODE_VALIDKEY,
     NODE_VALIDKEY_IN,
@@ -63,8 +62,9 @@ def node_status(runtime: Node, name: str) -> int:
     last 10 s"; ``udp_confirmed`` is the MTU strategy's own flag, or for
     strategies without one "a UDP probe came back" (tinc 1.0 confirms an
     address the same way); ``has_address`` is "the host file has Address
-    lines"; ``sptps`` is set for peers whose packets use tinc 1.1's per-node
-    channel, and then ``validkey``/``waitingforkey`` come from that channel.
+    lines"; the peer's path adds its own bits (tinc 1.1's channels set
+    ``sptps``) and, when it runs its own key exchange, says
+    ``validkey``/``waitingforkey`` (:meth:`~tinca.core.path.PeerPath.key_state`).
     Never set: ``send_locally``, ``udppacket``, ``ping_sent``.
     """
     if name == runtime.myself:
@@ -80,13 +80,16 @@ def node_status(runtime: Node, name: str) -> int:
         status |= NODE_INDIRECT
     if peer is None:
         return status
-    channel = peer.channel
-    if peer.sptps:
-        status |= NODE_SPTPS
-    if peer.sptps and channel is not None:
-        if channel.validkey:
+    path = peer.path
+    state = None
+    if path is not None:
+        status |= path.status_bits
+        state = path.key_state()
+    if state is not None:
+        validkey, waiting = state
+        if validkey:
             status |= NODE_VALIDKEY
-        elif channel.waiting_for_key:
+        elif waiting:
             status |= NODE_WAITINGFORKEY
     elif peer.sealer is not None:
         status |= NODE_VALIDKEY

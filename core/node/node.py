@@ -590,11 +590,7 @@ class Node:
             wake = strategy.next_wakeup()
             if wake is None or wake > now:
                 continue
-            sizes = strategy.due_probes(now)
-            if peer.sptps:
-                self.datapath.send_channel_probes(peer, sizes)
-            elif sizes:
-                self.datapath.send_probes(peer, sizes)
+            self.datapath.send_probes(peer, strategy.due_probes(now))
         # Replies change the strategies between ticks: report what moved since.
         for hook, path_event in self.path_watch.observe_peers(self.protocol.peers.values()):
             self._fire(hook, event=path_event)
@@ -655,19 +651,15 @@ class Node:
             link.mst = (link.name or "") in update.mst_peers
 
     def _key_arrived(self, peer: Peer) -> None:
-        hook, key_event = self.path_watch.key_arrived(peer.name, peer.sptps)
+        path = peer.path
+        assert path is not None  # the protocol gives every peer one
+        hook, key_event = self.path_watch.key_arrived(peer.name, path.rekeys_itself)
         self._fire(hook, event=key_event)
         self.datapath.remember_address(peer)
         strategy = peer.mtu_strategy
         if strategy is None:
             strategy = peer.mtu_strategy = self._mtu_strategy(peer)
-        if peer.sptps:
-            # tinc 1.1 probes every SPTPS node it sends to directly: UDP
-            # discovery always, sizes when PMTU discovery is on (try_tx_sptps).
-            tcponly = (self.options | peer.options) & rq.OPTION_TCPONLY
-            if peer.via == peer.name and not (tcponly and peer.link is not None):
-                strategy.start(self.now)
-        elif peer.options & rq.OPTION_PMTU_DISCOVERY:
+        if path.probing_starts():
             strategy.start(self.now)
 
     def _mtu_strategy(self, peer: Peer) -> MTUStrategy:

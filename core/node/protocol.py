@@ -1,11 +1,16 @@
-"""The meta protocol after authentication: edges, subnets, keys, pings.
+"""The meta protocol after authentication: links, flooding, edges, subnets, pings.
 
 :class:`MetaProtocol` is tincd 1.0.36's request handlers (protocol_edge.c,
-protocol_subnet.c, protocol_key.c, protocol_misc.c, ack_h and
-terminate_connection) over the node's state. It does no I/O itself: it talks
-to peers through :class:`~tinca.core.node.state.Link` objects and reports
-lifecycle events through a callback, so it can be driven in tests with fake
-links and a fake clock.
+protocol_subnet.c, protocol_misc.c's PING/PONG, ack_h and
+terminate_connection) over the node's state, and the one object the rest of
+the node calls. It composes the key exchange (:mod:`.keys`: REQ_KEY, ANS_KEY,
+KEY_CHANGED) and the path hints (:mod:`.info`: UDP_INFO, MTU_INFO); the
+per-peer paths the cipher suite builds (:mod:`tinca.core.path`) get what they
+need from the node through :class:`~tinca.core.node.services.NodeServices`.
+It does no I/O itself: it talks to peers through
+:class:`~tinca.core.node.state.Link` objects and reports lifecycle events
+through a callback, so it can be driven in tests with fake links and a fake
+clock.
 
 Flooding follows tincd: a request that changes the graph or the subnets is
 forwarded, as received, to every other active connection, and the
@@ -23,47 +28,21 @@ from tinca.core.graph import Edge, Graph, GraphUpdate
 from tinca.core.logs import DEBUG_CONNECTIONS, DEBUG_PROTOCOL, DEBUG_STATUS, level_for
 from tinca.core.meta import requests as rq
 from tinca.core.meta.past import PastRequests
+from tinca.core.node.info import PathInfo
+from tinca.core.node.keys import REQ_KEY_INTERVAL, KeyExchange
 from tinca.core.node.ratelog import RateLimitedLog
+from tinca.core.node.services import NodeServices
+from tinca.core.node.settings import ProtocolSettings
 from tinca.core.node.state import Link, Peer
+from tinca.core.peer_paths import minmtu
 from tinca.core.route.subnet_table import SubnetTable
 from tinca.core.subnet import Subnet
-from tinca.core.suite import Authenticated, ChannelStep, CipherSuite, PeerChannel
+from tinca.core.suite import Authenticated, CipherSuite
 
 log = logging.getLogger("tinca")
 CONNECTIONS = level_for(DEBUG_CONNECTIONS)
 PROTOCOL = level_for(DEBUG_PROTOCOL)
 STATUS = level_for(DEBUG_STATUS)
-
-REQ_KEY_INTERVAL = 10
-"""Seconds between two REQ_KEY for the same node (net_packet.c: last_req_key)."""
-INFO_INTERVAL = 5
-"""Seconds between our own UDP_INFO (or MTU_INFO) to one node (protocol_misc.c)."""
-MIN_UDP_INFO_MINOR = 5
-"""The next hop must speak this minor or later to get UDP_INFO."""
-MIN_MTU_INFO_MINOR = 6
-"""The next hop must speak this minor or later to get MTU_INFO."""
-MAX_MTU = 1518
-"""tinc's MTU: what a node says of the path towards itself."""
-
-
-def minmtu(peer: Peer) -> int:
-    """tincd's ``n->minmtu``: the largest packet known to reach ``peer`` by UDP
-    (0: none, or PMTU discovery is off). The MTU strategy keeps it as the
-    limit under which packets go by UDP."""
-    strategy = peer.mtu_strategy
-    if strategy is None:
-        return peer.minmtu
-    return strategy.udp_limit or 0
-
-
-@dataclass(frozen=True)
-class ProtocolSettings:
-    """The server settings the request handlers consult."""
-
-    tunnelserver: bool = False
-    strictsubnets: bool = False
-    pmtu: int | None = None
-
 
 @dataclass(frozen=True)
 class Lifecycle:
@@ -121,25 +100,35 @@ class MetaProtocol:
             rq.DelSubnet: self._del_subnet,
             rq.AddEdge: self._add_edge,
             rq.DelEdge: self._del_edge,
-            rq.KeyChanged: self._key_changed,
-            rq.ReqKey: self._req_key,
-            rq.AnsKey: self._ans_key,
             rq.TermReq: self._termreq,
-            rq.UdpInfo: self._udp_info,
-            rq.MtuInfo: self._mtu_info,
         }
-        self.channels = suite.channels
         self.bad = RateLimitedLog(log, clock)
-        #: a datagram of a peer's channel that came in a meta request (the
-        #: data path opens it): ``on_datagram(peer, datagram)``
-        self.on_datagram: Callable[[Peer, bytes], None] = lambda peer, datagram: None
-        #: a channel datagram from ``source`` passing through us towards ``to``
-        #: in a meta request: ``on_relay(to, source, datagram)``
-        self.on_relay: Callable[[Peer, Peer, bytes], None] = lambda to, source, datagram: None
-        #: a hint changed a peer's UDP address (the data path re-indexes it)
-        self.on_udp_address: Callable[[Peer], None] = lambda peer: None
-        self._udp_info_sent: dict[str, float] = {}
-        self._mtu_info_sent: dict[str, float] = {}
+        #: REQ_KEY, ANS_KEY, KEY_CHANGED
+        self.keys = KeyExchange(
+            myself=myself, peers=self.peers, settings=settings, past=self.past,
+            send=self.send, broadcast=self.broadcast, nonce=self.nonce,
+        )
+        #: UDP_INFO, MTU_INFO
+        self.info = PathInfo(
+            myself=myself, my_options=my_options, peers=self.peers, clock=clock,
+            send=self.send,
+            udp_address_changed=lambda peer: self.services.udp_address_changed(peer),
+        )
+        self._handlers.update({
+            rq.KeyChanged: self.keys.key_changed,
+            rq.ReqKey: self.keys.req_key,
+            rq.AnsKey: self.keys.ans_key,
+            rq.UdpInfo: self.info.udp_info,
+            rq.MtuInfo: self.info.mtu_info,
+        })
+        #: what the paths get from the node (the data path fills in its part)
+        self.services = NodeServices(
+            myself=myself, my_options=my_options, peers=self.peers, suite=suite,
+            log=self.bad, clock=clock, keys=self.keys, info=self.info,
+            key_arrived=lambda peer: self.on_key(peer),
+        )
+        #: the suite's per-peer paths
+        self.paths = self.keys.paths = suite.peer_paths(self.services)
         graph.add_node(myself)
 
     # ------------------------------------------------------------------ helpers
@@ -149,6 +138,7 @@ class MetaProtocol:
         found = self.peers.get(name)
         if found is None:
             found = self.peers[name] = Peer(name)
+            found.path = self.paths.path_for(found)
             self.graph.add_node(name)
         return found
 
@@ -179,7 +169,9 @@ class MetaProtocol:
         host, port = edge.address or ("unknown", "unknown")
         return rq.AddEdge(self.nonce(), edge.from_, edge.to, host, port, edge.options, edge.weight)
 
-    def _subnet_request(self, kind: type, owner: str, subnet: Subnet) -> rq.Request:
+    def _subnet_request(
+        self, kind: type[rq.AddSubnet] | type[rq.DelSubnet], owner: str, subnet: Subnet
+    ) -> rq.Request:
         return kind(self.nonce(), owner, subnet)
 
     # ------------------------------------------------------------------ links
@@ -276,29 +268,26 @@ class MetaProtocol:
         for change in update.changes:
             peer = self.peer(change.name)
             # Any change of reachability invalidates the key we send with and
-            # the MTU state (graph.c check_reachability).
+            # the MTU state (graph.c check_reachability); the suite picks the
+            # peer's path anew (tinc 1.1 runs a channel with a node of minor
+            # 2 or more while it is reachable).
             peer.sealer = None
             peer.last_req_key = -1e9
             if peer.mtu_strategy is not None:
                 peer.mtu_strategy.stop()
-            if peer.channel is not None:
-                peer.channel.stop()
-            # tinc 1.1 speaks SPTPS with a node whose options carry minor 2 or
-            # more (graph.c check_reachability), and forgets it when it goes.
-            peer.sptps = change.reachable and self.channels is not None and (
-                rq.option_version(peer.options) >= 2
-            )
+            old = peer.path
+            path = peer.path = self.paths.path_for(peer)
+            if old is not None and old is not path:
+                old.reachability_changed(False)
             if change.reachable:
                 log.log(STATUS, "Node %s became reachable", change.name)
                 self.on_lifecycle(Lifecycle("host-up", change.name, change.address))
                 for subnet in self.subnets.subnets_of(change.name):
                     self.on_lifecycle(Lifecycle("subnet-up", change.name, change.address, subnet))
-                if peer.link is not None and not peer.sptps:
-                    # A neighbour that came up gets our key at once (graph.c).
-                    self.send_ans_key(peer)
+                path.reachability_changed(True)
             else:
                 log.log(STATUS, "Node %s became unreachable", change.name)
-                peer.opener = None
+                path.reachability_changed(False)
                 self.on_lifecycle(Lifecycle("host-down", change.name, change.address))
                 for subnet in self.subnets.subnets_of(change.name):
                     self.on_lifecycle(
@@ -493,390 +482,23 @@ class MetaProtocol:
                 self.graph.del_edge(to, self.myself)
         return True
 
-    # -- keys
+    # ------------------------------------------------------------------ keys and hints
 
     def send_key_changed(self) -> None:
-        """Our keys expired: tell everyone, re-key legacy neighbours at once
-        and force a new key exchange on every keyed SPTPS channel."""
-        self.broadcast(rq.KeyChanged(self.nonce(), self.myself))
-        for link in self.active_links():
-            peer = self.peers.get(link.name or "")
-            if peer is not None and peer.reachable and not peer.sptps:
-                self.send_ans_key(peer)
-        for peer in self.peers.values():
-            channel = peer.channel
-            if peer.reachable and peer.sptps and channel is not None and channel.validkey:
-                self._emit(peer, channel.force_kex())
+        """Our keys changed (see :meth:`KeyExchange.send_key_changed`)."""
+        self.keys.send_key_changed()
 
     def expire_keys(self) -> None:
-        """KeyExpire passed: forget the keys peers use to send to us."""
-        log.log(STATUS, "Expiring symmetric keys")
-        for peer in self.peers.values():
-            if not peer.sptps:
-                peer.opener = None
-        self.send_key_changed()
-
-    def send_req_key(self, peer: Peer) -> None:
-        """Ask ``peer`` for its packet key, through our next hop towards it."""
-        peer.last_req_key = self.clock()
-        link = self._link_towards(peer)
-        if link is not None:
-            self.send(link, rq.ReqKey(self.myself, peer.name))
-
-    def maybe_req_key(self, peer: Peer) -> None:
-        """REQ_KEY unless one went out less than 10 s ago (send_udppacket)."""
-        if peer.last_req_key + REQ_KEY_INTERVAL <= self.clock():
-            self.send_req_key(peer)
-
-    def send_ans_key(self, peer: Peer) -> None:
-        """Make a fresh key for packets from ``peer`` and send it (send_ans_key)."""
-        offer, opener = self.suite.answer_key_request(peer.name)
-        peer.opener = opener
-        link = self._link_towards(peer)
-        if link is not None:
-            self.send(
-                link,
-                rq.AnsKey(self.myself, peer.name, offer.key, offer.cipher, offer.digest,
-                          offer.mac_length, offer.compression),
-            )
-
-    def _link_towards(self, peer: Peer) -> Link | None:
-        hop = self.peers.get(peer.nexthop or "")
-        return hop.link if hop is not None else None
-
-    def _key_changed(self, link: Link, request: rq.Request, line: str) -> bool:
-        assert isinstance(request, rq.KeyChanged)
-        if self.past.seen(line):
-            return True
-        peer = self.peers.get(request.name)
-        if peer is None:
-            log.error("Got KEY_CHANGED from %s origin %s which does not exist", link.name,
-                      request.name)
-            return True
-        if not peer.sptps:  # an SPTPS session re-keys itself (protocol_key.c)
-            peer.sealer = None
-            peer.last_req_key = -1e9
-            if peer.mtu_strategy is not None:
-                peer.mtu_strategy.key_lost()
-        if not self.settings.tunnelserver:
-            self.broadcast(line, exclude=link)
-        return True
-
-    def _key_route(
-        self, link: Link, kind: str, from_: str, to: str
-    ) -> tuple[Peer | None, Link | None]:
-        """Where a REQ_KEY/ANS_KEY goes (req_key_h, ans_key_h): returns the
-        source peer and, when it is for someone else, the link towards them.
-        ``(None, None)`` means drop it (already logged)."""
-        source = self.peers.get(from_)
-        if source is None:
-            log.error("Got %s from %s origin %s which does not exist in our connection list",
-                      kind, link.name, from_)
-            return None, None
-        if to == self.myself:
-            return source, None
-        target = self.peers.get(to)
-        if target is None:
-            log.error("Got %s from %s destination %s which does not exist", kind, link.name, to)
-            return None, None
-        if self.settings.tunnelserver:
-            return None, None
-        if not target.reachable:
-            log.warning("Got %s from %s destination %s which is not reachable", kind, link.name,
-                        to)
-            return None, None
-        hop = self._link_towards(target)
-        return (source, hop) if hop is not None else (None, None)
-
-    def _req_key(self, link: Link, request: rq.Request, line: str) -> bool:
-        assert isinstance(request, rq.ReqKey)
-        source, hop = self._key_route(link, "REQ_KEY", request.from_name, request.to_name)
-        if hop is not None:
-            assert source is not None
-            target = self.peers[request.to_name]
-            if request.ext in (rq.RequestType.REQ_KEY, rq.RequestType.SPTPS_PACKET) \
-                    and self.channels is not None and target.via == self.myself:
-                self.send_udp_info(None, source)
-            if request.ext == rq.RequestType.SPTPS_PACKET and self.channels is not None:
-                # Not forwarded as it is: the data path may have UDP towards
-                # the destination (protocol_key.c req_key_ext_h).
-                try:
-                    datagram = self.channels.datagram_of(request)
-                except TincaError as err:
-                    self.bad.log(logging.WARNING, source.name, "SPTPS_PACKET", "%s", err)
-                    return True
-                self.on_relay(target, source, datagram)
-            else:
-                hop.send_line(line)
-        elif source is not None:
-            if request.ext is None or self.channels is None:
-                self.send_ans_key(source)
-            else:
-                self._req_key_ext(source, request)
-        return True
-
-    # -- tinc 1.1's per-node channels (REQ_KEY extensions, SPTPS ANS_KEY)
-
-    def _req_key_ext(self, source: Peer, request: rq.ReqKey) -> None:
-        """A REQ_KEY with an extension number, for us (protocol_key.c req_key_ext_h)."""
-        channels = self.channels
-        assert channels is not None
-        ext = request.ext
-        if ext == rq.RequestType.REQ_PUBKEY:
-            if channels.channel(source.name, 0) is None:
-                self._send_towards(source, rq.ReqKey(self.myself, source.name,
-                                                     int(rq.RequestType.REQ_PUBKEY)))
-            self._send_towards(source, rq.ReqKey(self.myself, source.name,
-                                                 int(rq.RequestType.ANS_PUBKEY),
-                                                 channels.own_public_key()))
-        elif ext == rq.RequestType.ANS_PUBKEY:
-            if source.channel is not None or channels.channel(source.name, 0) is not None:
-                log.log(PROTOCOL, "Got ANS_PUBKEY from %s even though we already have his "
-                        "pubkey", source.name)
-                return
-            try:
-                channels.learn_public_key(source.name, request.payload or "")
-            except TincaError as err:
-                log.error("Got bad ANS_PUBKEY from %s: %s", source.name, err)
-                return
-            log.log(PROTOCOL, "Learned Ed25519 public key from %s", source.name)
-            if source.sptps:
-                source.last_req_key = -1e9  # the key was what we waited for
-                self.try_sptps(source)
-        elif ext == rq.RequestType.REQ_KEY:
-            self.send_udp_info(None, source)
-            channel = self._channel(source)
-            if channel is not None:
-                self._emit(source, channel.on_request(request))
-                self.send_mtu_info(None, source)
-        elif ext == rq.RequestType.SPTPS_PACKET:
-            try:
-                datagram = channels.datagram_of(request)
-            except TincaError as err:
-                self.bad.log(logging.WARNING, source.name, "SPTPS_PACKET", "%s", err)
-                return
-            self.send_udp_info(None, source)
-            self.on_datagram(source, datagram)
-        else:
-            log.error("Unknown extended REQ_KEY request from %s: %s", source.name, ext)
-
-    def _channel(self, peer: Peer) -> PeerChannel | None:
-        """``peer``'s channel, made on first use; without its public key we
-        ask for it (REQ_PUBKEY) and return None (send_req_key)."""
-        if peer.channel is None and self.channels is not None:
-            peer.channel = self.channels.channel(peer.name, rq.option_version(peer.options))
-            if peer.channel is None:
-                log.log(PROTOCOL, "No Ed25519 key known for %s", peer.name)
-                self._send_towards(peer, rq.ReqKey(self.myself, peer.name,
-                                                   int(rq.RequestType.REQ_PUBKEY)))
-        return peer.channel
-
-    def try_sptps(self, peer: Peer) -> None:
-        """Make sure a key exchange with an SPTPS peer runs (net_packet.c try_sptps)."""
-        channel = peer.channel
-        if channel is not None and channel.validkey:
-            return
-        if channel is None:
-            if peer.last_req_key + REQ_KEY_INTERVAL > self.clock():
-                return  # the REQ_PUBKEY went out recently
-            peer.last_req_key = self.clock()
-            channel = self._channel(peer)
-            if channel is None:
-                return
-        self._emit(peer, channel.request_key(self.clock()))
-
-    def _emit(self, peer: Peer, step: ChannelStep, report: bool = True) -> None:
-        """Send a channel step's requests towards ``peer``; report its outcome
-        (``report=False`` when the caller has logged the error already)."""
-        for request in step.requests:
-            self._send_towards(peer, request)
-        error = step.error
-        if error is not None and report:
-            reason = error.reason or type(error).__name__
-            self.bad.log(logging.WARNING, peer.name, f"kex {reason}",
-                         "Key exchange with %s failed: %s", peer.name, error)
-        done = step.done
-        if done is not None:
-            if done.initial:
-                self.on_key(peer)
-            else:
-                log.log(PROTOCOL, "SPTPS re-key with %s finished", peer.name)
-
-    def _send_towards(self, peer: Peer, request: rq.Request) -> None:
-        link = self._link_towards(peer)
-        if link is not None:
-            self.send(link, request)
-
-    def _ans_key(self, link: Link, request: rq.Request, line: str) -> bool:
-        assert isinstance(request, rq.AnsKey)
-        from_ = request.from_name
-        source, hop = self._key_route(link, "ANS_KEY", from_, request.to_name)
-        if source is None:
-            return True
-        if hop is None and source.sptps and self.channels is not None:
-            channel = self._channel(source)
-            if channel is not None:
-                self._emit(source, channel.on_request(request))
-                if channel.validkey and request.address and request.port \
-                        and request.port.isdigit():
-                    log.log(PROTOCOL, "Using reflexive UDP address from %s: %s port %s",
-                            source.name, request.address, request.port)
-                    source.udp_address = (request.address, int(request.port))
-                    self.on_udp_address(source)
-                self.send_mtu_info(None, source)
-            return True
-        if hop is not None:
-            target = self.peers[request.to_name]
-            if request.address is None and source.udp_address is not None and minmtu(target):
-                # Tell the destination where we see the source's UDP packets
-                # come from (tincd appends the reflexive address).
-                host, port = source.udp_address
-                hop.send_line(f"{line} {host} {port}")
-            else:
-                hop.send_line(line)
-            return True
-        source.sealer = None
-        try:
-            source.sealer = self.suite.accept_key_answer(from_, request)
-        except TincaError as err:
-            log.error("Got bad ANS_KEY from %s: %s", from_, err)
-            return True
-        if request.address and request.port and request.port.isdigit():
-            log.log(PROTOCOL, "Using reflexive UDP address from %s: %s port %s", from_,
-                    request.address, request.port)
-            source.udp_address = (request.address, int(request.port))
-        self.on_key(source)
-        return True
-
-    # -- UDP_INFO / MTU_INFO (tinc 1.1, protocol_misc.c)
-    #
-    # Hints that travel along a relay path: where a node's UDP packets are
-    # seen to come from, and the MTU of the path towards it. Each hop keeps
-    # what it learns and passes its own (possibly better) view on; a node
-    # sends its own at most every INFO_INTERVAL seconds per destination.
-
-    def _static_relay(self, to: Peer) -> Peer | None:
-        name = to.nexthop if to.via == self.myself else to.via
-        return None if name == self.myself else self.peers.get(name or "")
+        """KeyExpire passed (see :meth:`KeyExchange.expire_keys`)."""
+        self.keys.expire_keys()
 
     def send_udp_info(self, from_: Peer | None, to: Peer) -> None:
         """UDP_INFO about ``from_`` (None: us) towards ``to``'s static relay."""
-        relay = self._static_relay(to)
-        if relay is None or not relay.reachable:
-            return
-        now = self.clock()
-        if from_ is None:
-            if relay.link is not None or now - self._udp_info_sent.get(relay.name, -1e9) \
-                    < INFO_INTERVAL:
-                return
-        from_options = self.my_options if from_ is None else from_.options
-        if (self.my_options | from_options | relay.options) & rq.OPTION_TCPONLY:
-            return
-        hop = self.peers.get(relay.nexthop or "")
-        if hop is None or hop.link is None or rq.option_version(hop.options) < MIN_UDP_INFO_MINOR:
-            return
-        if from_ is None:
-            # The first hop knows our address better and ignores this one.
-            host, port = hop.link.local_address or ("0.0.0.0", "0")
-            self._udp_info_sent[relay.name] = now
-        elif from_.udp_address is not None:
-            host, port = from_.udp_address[0], str(from_.udp_address[1])
-        else:
-            return
-        self.send(hop.link, rq.UdpInfo(from_.name if from_ else self.myself, relay.name,
-                                       host, str(port)))
+        self.info.send_udp_info(from_, to)
 
-    def _info_origin(self, link: Link, kind: str, name: str) -> Peer | None:
-        found = self.peers.get(name)
-        if found is None:
-            log.error("Got %s from %s origin %s which does not exist in our connection list",
-                      kind, link.name, name)
-        return found
-
-    def _info_destination(self, link: Link, kind: str, name: str) -> Peer | None:
-        """The node a hint goes on to; None for us, or unknown (logged)."""
-        if name == self.myself:
-            return None
-        found = self.peers.get(name)
-        if found is None:
-            log.error("Got %s from %s destination %s which does not exist in our "
-                      "connection list", kind, link.name, name)
-        return found
-
-    def _udp_info(self, link: Link, request: rq.Request, line: str) -> bool:
-        assert isinstance(request, rq.UdpInfo)
-        source = self._info_origin(link, "UDP_INFO", request.from_name)
-        if source is None:
-            return True
-        if source.via != source.name:
-            log.log(PROTOCOL, "Got UDP info message from %s which we can't reach directly",
-                    source.name)
-            return True
-        strategy = source.mtu_strategy
-        # A strategy without the notion (None) counts as unconfirmed here.
-        confirmed = strategy.udp_confirmed if strategy is not None else None
-        if source.link is None and not confirmed and request.port.isdigit():
-            address = (request.address, int(request.port))
-            if source.udp_address != address:
-                source.udp_address = address
-                self.on_udp_address(source)
-        to = self._info_destination(link, "UDP_INFO", request.to_name)
-        if to is not None:
-            self.send_udp_info(source, to)
-        return True
-
-    def send_mtu_info(self, from_: Peer | None, to: Peer, mtu: int = MAX_MTU) -> None:
+    def send_mtu_info(self, from_: Peer | None, to: Peer) -> None:
         """MTU_INFO about the path towards ``from_`` (None: us), towards ``to``."""
-        if not to.reachable:
-            return
-        now = self.clock()
-        if from_ is None:
-            if to.link is not None or now - self._mtu_info_sent.get(to.name, -1e9) \
-                    < INFO_INTERVAL:
-                return
-        hop = self.peers.get(to.nexthop or "")
-        if hop is None or hop.link is None or rq.option_version(hop.options) < MIN_MTU_INFO_MINOR:
-            return
-        if from_ is not None:
-            # Ours may be better: a direct measurement, or the relay path's.
-            low, high = _mtu_bounds(from_)
-            relay = self._static_relay(from_)
-            if low == high and from_.via == self.myself:
-                mtu = low
-            elif relay is not None and _measured(relay):
-                mtu = min(mtu, _mtu_bounds(relay)[0])
-            elif relay is not None:
-                hop_of_relay = self.peers.get(relay.nexthop or "")
-                if hop_of_relay is not None and _measured(hop_of_relay):
-                    mtu = min(mtu, _mtu_bounds(hop_of_relay)[0])
-        else:
-            self._mtu_info_sent[to.name] = now
-        if mtu < rq.MIN_MTU_INFO:
-            return  # tinc refuses an MTU_INFO below 512 by closing the connection
-        self.send(hop.link, rq.MtuInfo(from_.name if from_ else self.myself, to.name, mtu))
-
-    def _mtu_info(self, link: Link, request: rq.Request, line: str) -> bool:
-        assert isinstance(request, rq.MtuInfo)
-        source = self._info_origin(link, "MTU_INFO", request.from_name)
-        if source is None:
-            return True
-        mtu = min(request.mtu, MAX_MTU)
-        if source.mtu_strategy is not None:
-            source.mtu_strategy.provisional_mtu(mtu)
-        to = self._info_destination(link, "MTU_INFO", request.to_name)
-        if to is not None:
-            self.send_mtu_info(source, to, mtu)
-        return True
+        self.info.send_mtu_info(from_, to)
 
 
-def _mtu_bounds(peer: Peer) -> tuple[int, int]:
-    """``(minmtu, maxmtu)`` as the peer's MTU strategy knows them."""
-    strategy = peer.mtu_strategy
-    if strategy is None:
-        return peer.minmtu, peer.maxmtu
-    return strategy.minmtu, strategy.maxmtu
-
-
-def _measured(peer: Peer) -> bool:
-    low, high = _mtu_bounds(peer)
-    return low == high
+__all__ = ["REQ_KEY_INTERVAL", "Lifecycle", "MetaProtocol", "ProtocolSettings", "minmtu"]

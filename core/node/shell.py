@@ -42,8 +42,6 @@ UDP_BATCH = 64
 IP_MTU_DISCOVER = 10
 IPV6_MTU_DISCOVER = 23
 PMTUDISC_DO = 2
-TINC11_UDP_BUFFER = 1024 * 1024
-"""tinc 1.1's default ``UDPRcvBuf``/``UDPSndBuf`` (net_socket.c)."""
 """Set DF and never fragment locally: a too-large send fails with EMSGSIZE."""
 
 
@@ -56,14 +54,15 @@ def set_udp_buffers(udp: socket.socket, rcvbuf: int | None, sndbuf: int | None) 
         udp.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
 
 
-def udp_buffer_sizes(config: Configuration, sptps: bool) -> tuple[int | None, int | None]:
+def udp_buffer_sizes(
+    config: Configuration, default: int | None
+) -> tuple[int | None, int | None]:
     """``(UDPRcvBuf, UDPSndBuf)`` to ask for; ``None`` keeps the OS default.
 
-    Unset, a node takes the defaults of the tinc whose protocol it speaks:
-    tinc 1.1 asks for 1 MiB (net_socket.c), tinc 1.0 keeps the OS default.
-    SPTPS at line rate overruns Linux's default of 208 KiB.
+    Unset, a node takes ``default``: the suite's paths say which
+    (:attr:`~tinca.core.peer_paths.PeerPaths.udp_buffer_size`; tinc 1.1 asks for
+    1 MiB, tinc 1.0 keeps the OS default).
     """
-    default = TINC11_UDP_BUFFER if sptps else None
     return tuple(  # type: ignore[return-value]
         config.lookup(name, None) if name in config.server else default
         for name in ("UDPRcvBuf", "UDPSndBuf")
@@ -283,9 +282,9 @@ class NodeRuntime:
                 configure_udp(listener.udp, node.options)
             except OSError as err:
                 log.warning("Could not set up path MTU discovery on UDP socket: %s", err)
-            sptps = node.suite.channels is not None
+            default = node.protocol.paths.udp_buffer_size
             try:
-                set_udp_buffers(listener.udp, *udp_buffer_sizes(node.config, sptps))
+                set_udp_buffers(listener.udp, *udp_buffer_sizes(node.config, default))
             except OSError as err:
                 log.warning("Could not set UDP socket buffer sizes: %s", err)
             loop.add_reader(listener.tcp.fileno(), self._accept, listener.tcp)

@@ -13,7 +13,8 @@ from typing import Protocol
 
 from tinca.core.counters import PeerCounters
 from tinca.core.mtu import MTUStrategy
-from tinca.core.suite import MetaSession, PacketOpener, PacketSealer, PeerChannel
+from tinca.core.path import PeerPath
+from tinca.core.sessions import MetaSession, PacketOpener, PacketSealer
 
 
 class Link(Protocol):
@@ -68,8 +69,9 @@ class Peer:
     """Our view of one other node (tinc's ``node_t`` minus the graph fields).
 
     ``sealer`` protects packets we send to this node (its ANS_KEY to us),
-    ``opener`` checks packets it sends to us (our ANS_KEY to it). A node that
-    speaks tinc 1.1's protocol (``sptps``) has one ``channel`` instead.
+    ``opener`` checks packets it sends to us (our ANS_KEY to it), for paths
+    that use the suite's packet keys. ``path`` is how its packets travel
+    (:class:`~tinca.core.path.PeerPath`, built by the cipher suite).
     """
 
     name: str
@@ -89,9 +91,9 @@ class Peer:
     maxmtu: int = 1518
     #: when the next MTU probe round is due (None: no probing)
     mtu_wakeup: float | None = None
-    #: its packets use a per-node channel (tinc's status.sptps)
-    sptps: bool = False
-    channel: PeerChannel | None = None
+    #: how its packets travel (set by the meta protocol when the node is
+    #: first known and when its reachability changes)
+    path: PeerPath | None = None
     #: its traffic counters (:mod:`tinca.core.counters`); the data path adds to them
     counters: PeerCounters = field(default_factory=PeerCounters)
 

@@ -50,7 +50,7 @@ from collections.abc import Callable
 
 from tinca.core.logs import DEBUG_TRAFFIC, level_for
 from tinca.core.mtu import MTU, MTUSettings, MTUStrategy
-from tinca.core.probes import MIN_PROBE
+from tinca.plugins.ciphers.legacy.probes import MIN_PROBE
 
 log = logging.getLogger(__name__)
 _TRAFFIC = level_for(DEBUG_TRAFFIC)
@@ -87,8 +87,8 @@ class Tinc10Probing(MTUStrategy):
 
     * :meth:`start` when a valid key from the peer arrives (``ANS_KEY``);
     * :meth:`due_probes` at :meth:`next_wakeup`, sending each size returned
-      (:func:`~tinca.core.probes.probe_payload`) by UDP;
-    * :meth:`probe_replied` with :func:`~tinca.core.probes.reply_length`
+      (:func:`~tinca.plugins.ciphers.legacy.probes.probe_payload`) by UDP;
+    * :meth:`probe_replied` with :func:`~tinca.plugins.ciphers.legacy.probes.reply_length`
       of each answer;
     * :meth:`send_too_big` when the kernel refuses any UDP send to the peer with
       EMSGSIZE;

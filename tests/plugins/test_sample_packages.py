@@ -369,7 +369,6 @@ class InnerSuite:
     """Records what the audit suite passes on."""
 
     name = "inner"
-    channels = None
 
     def __init__(self, context: object) -> None:
         self.context = context
@@ -386,6 +385,9 @@ class InnerSuite:
     def accept_key_answer(self, peer: str, answer: object) -> str:
         self.calls.append(f"accept {peer}")
         return "sealer"
+
+    def peer_paths(self, services: object) -> tuple[str, object]:
+        return ("paths", services)
 
     def default_mtu_strategy(self, peer_options: int) -> str:
         return f"strategy-{peer_options}"
@@ -408,7 +410,8 @@ def test_audit_suite_delegates_and_logs(caplog: pytest.LogCaptureFixture) -> Non
     suite = module.make_suite(context)
     inner = suite.inner
     assert isinstance(inner, InnerSuite) and inner.context is context
-    assert (suite.name, suite.channels) == ("audit", None)
+    assert suite.name == "audit"
+    assert suite.peer_paths("services") == ("paths", "services")  # the inner suite's, as they are
     params = SimpleNamespace(outgoing=True, expected_peer="beta")
     session = suite.meta_session(params)
     assert session.initiate() == b"hello" and session.data_to_send() == b"queued"

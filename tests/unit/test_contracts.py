@@ -32,21 +32,23 @@ import tinca.core
 from tinca.core.config.loader import load_configuration
 from tinca.core.device import Device, DeviceRequest
 from tinca.core.errors import ConfigError
+from tinca.core.graph import Graph
 from tinca.core.keys import KeygenRequest
 from tinca.core.meta.requests import PROT_MINOR_11, AnsKey
 from tinca.core.mtu import MTUSettings, MTUStrategy
 from tinca.core.node.link import MetaConnection
-from tinca.core.node.state import Link
+from tinca.core.node.protocol import MetaProtocol, ProtocolSettings
+from tinca.core.node.state import Link, Peer
+from tinca.core.path import PeerPath
+from tinca.core.peer_paths import PathServices, PeerPaths
 from tinca.core.plugin_manager import PluginManager
+from tinca.core.route.subnet_table import SubnetTable
 from tinca.core.suite import (
-    ChannelStep,
     CipherSuite,
     MetaParams,
     MetaSession,
     PacketOpener,
     PacketSealer,
-    PeerChannel,
-    PeerChannels,
     SuiteContext,
     SuiteError,
 )
@@ -168,8 +170,8 @@ def missing_members(contract: type, obj: object) -> list[str]:
 
 
 CONTRACTS: tuple[type, ...] = (
-    MTUStrategy, Device, MetaSession, PacketSealer, PacketOpener, PeerChannel,
-    PeerChannels, ChannelStep, CipherSuite, Link,
+    MTUStrategy, Device, MetaSession, PacketSealer, PacketOpener, CipherSuite, Link,
+    PeerPath, PeerPaths, PathServices,
 )
 
 
@@ -281,13 +283,13 @@ def in_tree_objects(manager: PluginManager, confbase: Path) -> Iterator[tuple[ty
         answer = AnsKey("beta", "alpha", offer.key, offer.cipher, offer.digest,
                         offer.mac_length, offer.compression)
         yield PacketSealer, f"{name} sealer", cipher_suite.accept_key_answer("beta", answer)
-        channels = cipher_suite.channels
-        if channels is not None:
-            yield PeerChannels, f"{name} channels", channels
-            channel = channels.channel("beta", PROT_MINOR_11)
-            assert channel is not None, "beta's Ed25519 key is in its host file"
-            yield PeerChannel, f"{name} channel", channel
-            yield ChannelStep, f"{name} channel step", channel.request_key(0.0)
+        protocol = _protocol(cipher_suite)
+        yield PathServices, f"{name} node services", protocol.services
+        yield PeerPaths, f"{name} paths", protocol.paths
+        for minor in (0, PROT_MINOR_11):
+            # A tinc 1.0 peer and, for suites that have them, a tinc 1.1 one.
+            peer = Peer(f"minor{minor}", reachable=True, options=minor << 24)
+            yield PeerPath, f"{name} path (minor {minor})", protocol.paths.path_for(peer)
         if isinstance(suite, SptpsSuite):
             # The sessions a negotiating session hands the connection to.
             yield MetaSession, "sptps inner session", suite.sptps_meta_session(_params(True))
@@ -295,12 +297,23 @@ def in_tree_objects(manager: PluginManager, confbase: Path) -> Iterator[tuple[ty
             yield MetaSession, "legacy inner session", suite.legacy.meta_session(_params(True))
 
 
+def _protocol(suite: CipherSuite) -> MetaProtocol:
+    """A node's meta protocol over ``suite``: it builds the suite's paths."""
+    graph = Graph("alpha")
+    return MetaProtocol(
+        myself="alpha", my_options=0xC, settings=ProtocolSettings(), graph=graph,
+        subnets=SubnetTable(graph.reachable), suite=suite, clock=lambda: 0.0,
+        random=os.urandom, on_lifecycle=lambda event: None, on_graph=lambda update: None,
+        on_key=lambda peer: None,
+    )
+
+
 def test_in_tree_suites_build_every_kind_of_object(
     manager: PluginManager, confbase: Path
 ) -> None:
     kinds = {contract for contract, _, _ in in_tree_objects(manager, confbase)}
-    assert kinds == {CipherSuite, MetaSession, PacketOpener, PacketSealer, PeerChannels,
-                     PeerChannel, ChannelStep}
+    assert kinds == {CipherSuite, MetaSession, PacketOpener, PacketSealer, PathServices,
+                     PeerPaths, PeerPath}
 
 
 def test_every_in_tree_suite_object_has_every_contract_member(

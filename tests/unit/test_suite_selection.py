@@ -40,7 +40,6 @@ BUILT = []
 
 class ToySuite:
     name = "toy"
-    channels = None
 
     def __init__(self, context):
         self.context = context
@@ -55,6 +54,10 @@ class ToySuite:
 
     def accept_key_answer(self, peer, answer):
         raise NotImplementedError
+
+    def peer_paths(self, services):
+        from tinca.plugins.ciphers.legacy.path import LegacyPaths
+        return LegacyPaths(services)
 
     def default_mtu_strategy(self, peer_options):
         return "fixed"

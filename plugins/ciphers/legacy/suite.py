@@ -22,6 +22,7 @@ from tinca.core.meta.requests import (
     OPTION_TCPONLY,
     AnsKey,
 )
+from tinca.core.peer_paths import PathServices
 from tinca.core.suite import KeyOffer, MetaParams, PacketError, SuiteContext
 from tinca.plugins.ciphers.legacy import evp
 from tinca.plugins.ciphers.legacy.meta import LegacyMetaConnection
@@ -33,6 +34,7 @@ from tinca.plugins.ciphers.legacy.packets import (
     key_from_hex,
     key_to_hex,
 )
+from tinca.plugins.ciphers.legacy.path import LegacyPaths
 from tinca.plugins.ciphers.legacy.rsa_keys import (
     load_rsa_private_key,
     load_rsa_public_key,
@@ -91,7 +93,6 @@ class LegacySuite:
     """tinc 1.0 (protocol 17.0): RSA meta connections, EVP packet keys."""
 
     name = "legacy"
-    channels = None  # every peer uses tinc 1.0's packet keys
 
     def __init__(self, context: SuiteContext) -> None:
         self.context = context
@@ -222,6 +223,10 @@ class LegacySuite:
         return PacketSealer(key, params, codec)
 
     # ------------------------------------------------------------------ node
+
+    def peer_paths(self, services: PathServices) -> LegacyPaths:
+        """tinc 1.0's path for every peer."""
+        return LegacyPaths(services)
 
     def default_mtu_strategy(self, peer_options: int) -> str:
         """``tinc10``: every peer gets tincd 1.0's probing."""

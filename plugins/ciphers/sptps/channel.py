@@ -1,9 +1,9 @@
 """One peer's SPTPS data channel as the node drives it (tinc 1.1's ``n->sptps``).
 
-:class:`SptpsChannel` puts three sans-IO pieces behind the core's
-:class:`~tinca.core.suite.PeerChannel` contract: the per-node key exchange
+:class:`SptpsChannel` puts three sans-IO pieces behind one object the
+SPTPS path (:mod:`.path`) drives: the per-node key exchange
 over REQ_KEY/ANS_KEY (:mod:`.udp`), the record types and compression of VPN
-packets (:mod:`.udp_packets`), and the node's compression codecs. The node
+packets (:mod:`.udp_packets`), and the node's compression codecs. The path
 does the routing (direct, relayed, UDP or TCP) and the framing with node IDs.
 """
 

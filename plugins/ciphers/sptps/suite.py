@@ -3,7 +3,8 @@
 A tinc 1.1 node speaks both protocols. Which one a meta connection uses is
 decided per connection from the two ID lines (:mod:`.negotiate`); which one
 a peer's packets use is decided per node from the protocol minor version in
-its options (the node asks :attr:`SptpsSuite.channels`). This suite loads our
+its options (:class:`~.path.SptpsPaths`, which the node asks for each peer's
+path). This suite loads our
 Ed25519 key and the peers' public keys the way tinc 1.1 finds them, and keeps
 the legacy suite for peers that only speak protocol 17.0.
 
@@ -22,6 +23,7 @@ from pathlib import Path
 from tinca.core.config.model import Configuration
 from tinca.core.errors import ConfigError, KeyFileError, TincaError
 from tinca.core.meta.requests import AnsKey, ReqKey, Request, option_version
+from tinca.core.peer_paths import PathServices
 from tinca.core.suite import (
     KeyOffer,
     MetaError,
@@ -45,6 +47,7 @@ from tinca.plugins.ciphers.sptps.ed25519_keys import (
 )
 from tinca.plugins.ciphers.sptps.meta import SptpsMetaConnection
 from tinca.plugins.ciphers.sptps.negotiate import NegotiatingMetaSession
+from tinca.plugins.ciphers.sptps.path import SPTPS_MIN_MINOR, SptpsPaths
 from tinca.plugins.ciphers.sptps.sptps import DEFAULT_REPLAY_WINDOW
 from tinca.plugins.ciphers.sptps.udp import (
     COMPRESSION_LEVELS,
@@ -59,9 +62,6 @@ PRIVATE_KEY_FILE = "ed25519_key.priv"
 """Our Ed25519 private key's default file in the configuration directory."""
 DEFAULT_MTU_STRATEGY = "tinc11"
 """The MTU strategy an SPTPS peer gets unless configured (tinc 1.1's probing)."""
-SPTPS_MIN_MINOR = 2
-"""tinc 1.1 runs SPTPS packets with a node whose options carry this minor or
-more (graph.c, check_reachability)."""
 
 
 def make_suite(context: SuiteContext) -> SptpsSuite | LegacySuite:
@@ -96,8 +96,8 @@ def _private_key_path(config: Configuration) -> Path:
 class SptpsSuite:
     """tinc 1.1 (protocol 17.7) with the legacy protocol for older peers.
 
-    It is its own :class:`~tinca.core.suite.PeerChannels`: the node asks it
-    for a channel per SPTPS peer and for node IDs.
+    Its paths (:meth:`peer_paths`) ask it for a channel per SPTPS peer and
+    for node IDs.
     """
 
     name = "sptps"
@@ -109,7 +109,6 @@ class SptpsSuite:
         self.context = context
         self.my_key = my_key
         self.legacy = legacy
-        self.channels = self
         self._learned: dict[str, bytes] = {}
         config = context.config
         self.compression = int(config.lookup("Compression") or 0)
@@ -251,6 +250,11 @@ class SptpsSuite:
         return self._legacy().accept_key_answer(peer, answer)
 
     # ------------------------------------------------------------------ node
+
+    def peer_paths(self, services: PathServices) -> SptpsPaths:
+        """tinc 1.1's paths (channels with nodes of minor 2 and up), with
+        tinc 1.0's for older peers."""
+        return SptpsPaths(services, self)
 
     def default_mtu_strategy(self, peer_options: int) -> str:
         """``tinc11`` for a peer we run a channel with (minor 2 or more, as

@@ -7,9 +7,9 @@ from __future__ import annotations
 from tests.unit.node.fakes import Harness
 from tinca.core.meta import requests as rq
 from tinca.core.mtu import MTU, MTUSettings
-from tinca.core.node.channel_path import udp_confirmed
-from tinca.core.node.protocol import _mtu_bounds
+from tinca.core.node.info import _mtu_bounds
 from tinca.core.node.state import Peer
+from tinca.core.peer_paths import udp_confirmed
 from tinca.plugins.mtu.fixed import FixedMTU
 from tinca.plugins.mtu.tinc10 import Tinc10Probing
 

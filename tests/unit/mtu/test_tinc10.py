@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tinca.core.mtu import MTU, MTUSettings, MTUStrategy
-from tinca.core.probes import (
+from tinca.plugins.ciphers.legacy.probes import (
     COMPRESSION_ALLOWANCE,
     ProbeError,
     is_probe,

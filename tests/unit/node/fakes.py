@@ -10,8 +10,10 @@ from tinca.core.device import Device, DeviceRequest
 from tinca.core.graph import Graph
 from tinca.core.meta import requests as rq
 from tinca.core.node.protocol import Lifecycle, MetaProtocol, ProtocolSettings
+from tinca.core.peer_paths import PathServices
 from tinca.core.route.subnet_table import SubnetTable
 from tinca.core.suite import Authenticated, KeyOffer, PacketError
+from tinca.plugins.ciphers.legacy.path import LegacyPaths
 
 
 @dataclass
@@ -75,13 +77,15 @@ class FakeDevice(Device):
 
 class FakeSuite:
     name = "fake"
-    channels = None  # tinc 1.0's packet keys only
 
     def __init__(self) -> None:
         self.answers: list[tuple[str, rq.AnsKey]] = []
 
     def meta_session(self, params):  # type: ignore[no-untyped-def]
         raise NotImplementedError
+
+    def peer_paths(self, services: PathServices) -> LegacyPaths:
+        return LegacyPaths(services)  # tinc 1.0's packet keys only
 
     def answer_key_request(self, peer: str) -> tuple[KeyOffer, object]:
         return KeyOffer("00" * 48, 427, 672, 4, 0), f"opener-for-{peer}"

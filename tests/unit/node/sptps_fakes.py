@@ -42,7 +42,9 @@ from tinca.core.stack import build_stack
 from tinca.core.subnet import Subnet
 from tinca.core.suite import Authenticated, SuiteContext
 from tinca.plugins.ciphers.legacy.rsa_keys import generate_rsa_keys
+from tinca.plugins.ciphers.sptps.channel import SptpsChannel
 from tinca.plugins.ciphers.sptps.ed25519_keys import generate_ed25519_keys
+from tinca.plugins.ciphers.sptps.path import SptpsPath, SptpsPaths
 from tinca.plugins.ciphers.sptps.suite import SptpsSuite
 
 #: what both sides of a tinc 1.1 connection put in their ACK: minor 7 in the
@@ -282,6 +284,20 @@ class Node:
 
     def peer(self, name: str) -> Peer:
         return self.protocol.peers[name]
+
+    def sptps_path(self, name: str) -> SptpsPath:
+        """``name``'s SPTPS path (made on first use, as the node would)."""
+        paths = self.protocol.paths
+        assert isinstance(paths, SptpsPaths)
+        return paths.sptps_path(self.peer(name))
+
+    def channel(self, name: str) -> SptpsChannel | None:
+        """Our SPTPS channel with ``name`` (tinc's ``n->sptps``)."""
+        return self.sptps_path(name).channel
+
+    def request_key(self, name: str) -> None:
+        """Make sure a key exchange with ``name`` runs (tinc's try_sptps)."""
+        self.sptps_path(name).request_key()
 
     def udp(self, name: str, limit: int = 1400, confirmed: bool = True) -> UdpState:
         """Say UDP to ``name`` carries packets up to ``limit`` bytes."""

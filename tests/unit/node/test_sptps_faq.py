@@ -69,7 +69,7 @@ def key_requests(node: Node, via: str, to: str) -> int:
 
 
 def keyed(node: Node, peer: str) -> bool:
-    channel = node.peer(peer).channel
+    channel = node.channel(peer)
     return channel is not None and channel.validkey
 
 
@@ -78,7 +78,7 @@ def keyed_pair(tmp_path: Path, keys: dict[str, KeyMaterial]) -> tuple[Net, Node,
     clock = Clock()
     net = build_net(tmp_path, keys, clock, [("alpha", "beta")], names=("alpha", "beta"))
     alpha, beta = net.nodes["alpha"], net.nodes["beta"]
-    alpha.protocol.try_sptps(alpha.peer("beta"))
+    alpha.request_key("beta")
     net.pump()
     assert keyed(alpha, "beta") and keyed(beta, "alpha")
     alpha.udp("beta")
@@ -182,7 +182,7 @@ def test_datagrams_of_a_session_the_peer_replaced_are_dropped_with_one_line(
     assert not alpha.peer("beta").reachable and not beta.peer("alpha").reachable
     clock.now += 1
     net.connect("alpha", "beta")
-    alpha.protocol.try_sptps(alpha.peer("beta"))  # the first packet for beta would do this
+    alpha.request_key("beta")  # the first packet for beta would do this
     logs.clear()
     for _ in range(10):  # beta's new session is waiting for alpha's answer
         for datagram in stale:
@@ -241,7 +241,7 @@ def test_datagrams_before_we_have_a_session_start_one_and_are_logged_once(
 ) -> None:
     net, alpha, beta, _clock = keyed_pair(tmp_path, keys)
     early = alpha.seal([packet("alpha", "beta", tag=n) for n in range(20)])
-    beta.peer("alpha").channel.stop()  # type: ignore[union-attr]  # beta lost its session
+    beta.channel("alpha").stop()  # type: ignore[union-attr]  # beta lost its session
     logs.clear()
     requests = key_requests(beta, "alpha", "alpha")
     for datagram in early:
@@ -265,7 +265,7 @@ def test_a_silent_peer_gets_a_new_req_key_after_10_seconds_of_traffic(
     clock = Clock()
     net = build_net(tmp_path, keys, clock, [("alpha", "beta"), ("beta", "gamma")])
     alpha, beta, gamma = (net.nodes[n] for n in ("alpha", "beta", "gamma"))
-    beta.protocol.try_sptps(beta.peer("gamma"))  # the relay has its own keys with gamma
+    beta.request_key("gamma")  # the relay has its own keys with gamma
     net.pump()
     # gamma's answers to alpha never arrive
     gamma.links["beta"].drop = lambda line: line.startswith("16 gamma alpha ")
@@ -323,7 +323,7 @@ def test_both_sides_starting_at_once_converge_without_waiting(
     if far:
         net = build_net(tmp_path, keys, clock, [("alpha", "beta"), ("beta", "gamma")])
         one, two = net.nodes["alpha"], net.nodes["gamma"]
-        net.nodes["beta"].protocol.try_sptps(net.nodes["beta"].peer("gamma"))
+        net.nodes["beta"].request_key("gamma")
         net.pump()
     else:
         net = build_net(tmp_path, keys, clock, [("alpha", "beta")], names=("alpha", "beta"))

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -37,12 +39,16 @@ from tinca.core.suite import (
     MetaSession,
     RequestLine,
 )
+from tinca.plugins.ciphers.legacy.path import LegacyPaths
 from tinca.plugins.ciphers.legacy.suite import LegacySuite
 from tinca.plugins.ciphers.sptps.ed25519_keys import parse_public_key_b64
 from tinca.plugins.ciphers.sptps.negotiate import NegotiatingMetaSession
+from tinca.plugins.ciphers.sptps.path import SptpsPaths
 from tinca.plugins.ciphers.sptps.suite import SptpsSuite, make_suite
 
 OPTIONS = rq.OPTION_PMTU_DISCOVERY | rq.OPTION_CLAMP_MSS
+#: just enough of a node for a suite to build its paths
+SERVICES: Any = SimpleNamespace(myself="alpha", peers={})
 
 
 @pytest.fixture(scope="module")
@@ -365,7 +371,8 @@ def test_without_an_ed25519_key_the_node_is_a_legacy_node(
 ) -> None:
     caplog.set_level(logging.WARNING, logger="tinca")
     suite = suite_for(tmp_path, keys, "alpha", ed25519=False)
-    assert isinstance(suite, LegacySuite) and suite.channels is None
+    # No per-peer channels: every peer gets tinc 1.0's path.
+    assert isinstance(suite, LegacySuite) and isinstance(suite.peer_paths(SERVICES), LegacyPaths)
     assert "Support for SPTPS disabled." in caplog.text
     hello = session(suite, "alpha", True).initiate()
     assert first_line(hello) == b"0 alpha 17"
@@ -391,7 +398,8 @@ def test_without_an_rsa_key_sptps_runs_alone_and_a_17_0_peer_is_refused(
     caplog.set_level(logging.WARNING, logger="tinca")
     suite = suite_for(tmp_path, keys, "alpha", rsa=False, knows_peer=False)
     assert isinstance(suite, SptpsSuite) and suite.legacy is None
-    assert suite.channels is suite
+    paths = suite.peer_paths(SERVICES)  # its channels come from the suite itself
+    assert isinstance(paths, SptpsPaths) and paths.suite is suite
     assert "Support for legacy protocol disabled." in caplog.text
     acceptor = session(suite, "alpha", False)
     acceptor.initiate()

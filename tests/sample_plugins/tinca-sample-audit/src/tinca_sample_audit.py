@@ -56,13 +56,13 @@ from tinca.core.suite import (
     MetaSession,
     PacketOpener,
     PacketSealer,
-    PeerChannels,
     SuiteContext,
 )
 
 if TYPE_CHECKING:
     from tinca.core.config.model import Configuration
     from tinca.core.meta.requests import AnsKey
+    from tinca.core.peer_paths import PathServices, PeerPaths
 
 log = logging.getLogger("tinca_sample_audit")
 
@@ -135,9 +135,6 @@ class AuditSuite:
         #: tinc 1.0 packet keys made (ours) and accepted (the peers')
         self.keys = 0
         self._serial = itertools.count(1)
-        #: the wrapped suite's per-peer channels (tinc 1.1), unchanged: their
-        #: key exchanges run inside them, over the node's meta connections
-        self.channels: PeerChannels | None = inner.channels
 
     def meta_session(self, params: MetaParams) -> MetaSession:
         """A wrapped session of the inner suite, logged."""
@@ -145,6 +142,12 @@ class AuditSuite:
         way = f"outgoing to {params.expected_peer}" if params.outgoing else "incoming"
         log.info("audit: meta session %d (%s)", self.sessions, way)
         return AuditedSession(self.inner.meta_session(params))
+
+    def peer_paths(self, services: PathServices) -> PeerPaths:
+        """The wrapped suite's per-peer paths, unchanged: tinc 1.1's channels
+        run their key exchanges inside them, and the tinc 1.0 packet keys
+        they need come through ``services``, that is through this suite."""
+        return self.inner.peer_paths(services)
 
     def answer_key_request(self, peer: str) -> tuple[KeyOffer, PacketOpener]:
         """The inner suite's fresh key for packets from ``peer``, logged."""

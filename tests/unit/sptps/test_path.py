@@ -30,7 +30,7 @@ from tests.unit.node.sptps_fakes import (
     write_node,
 )
 from tinca.core.meta import requests as rq
-from tinca.core.node.channel_path import SPTPS_DATAGRAM_OVERHEAD
+from tinca.plugins.ciphers.sptps.path import SPTPS_DATAGRAM_OVERHEAD, SptpsPath
 from tinca.plugins.ciphers.sptps.udp_frame import NODE_ID_SIZE, node_id
 
 NULL_ID = bytes(NODE_ID_SIZE)
@@ -50,10 +50,10 @@ def addr(name: str) -> tuple[str, int]:
 def key(net: Net, a: str, b: str) -> None:
     """Run the key exchange between ``a`` and ``b`` (``a`` starts it)."""
     node = net.nodes[a]
-    node.protocol.try_sptps(node.peer(b))
+    node.request_key(b)
     net.pump()
-    assert node.peer(b).channel.validkey  # type: ignore[union-attr]
-    assert net.nodes[b].peer(a).channel.validkey  # type: ignore[union-attr]
+    assert node.channel(b).validkey  # type: ignore[union-attr]
+    assert net.nodes[b].channel(a).validkey  # type: ignore[union-attr]
 
 
 def messages(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
@@ -81,7 +81,7 @@ def test_the_suite_makes_neighbours_sptps_peers(
 ) -> None:
     net = build_net(tmp_path, keys, Clock(), [("alpha", "beta")], names=("alpha", "beta"))
     beta = net.nodes["alpha"].peer("beta")
-    assert beta.reachable and beta.sptps
+    assert beta.reachable and isinstance(beta.path, SptpsPath)
     assert rq.option_version(beta.options) == rq.PROT_MINOR_11
 
 
@@ -148,14 +148,14 @@ def test_without_keys_a_neighbour_gets_the_packet_over_tcp_and_one_key_request(
     ]
     net.pump()
     assert beta.device.written == ips
-    assert alpha.peer("beta").channel.validkey  # type: ignore[union-attr]
+    assert alpha.channel("beta").validkey  # type: ignore[union-attr]
 
 
 def line_net(tmp_path: Path, keys: dict[str, KeyMaterial]) -> tuple[Net, Node, Node, Node]:
     """alpha - beta - gamma; every pair keyed (beta must hold gamma's key to relay)."""
     net = build_net(tmp_path, keys, Clock(), [("alpha", "beta"), ("beta", "gamma")])
     alpha, beta, gamma = (net.nodes[n] for n in ("alpha", "beta", "gamma"))
-    assert alpha.peer("gamma").nexthop == "beta" and alpha.peer("gamma").sptps
+    assert alpha.peer("gamma").nexthop == "beta" and isinstance(alpha.peer("gamma").path, SptpsPath)
     key(net, "alpha", "gamma")
     key(net, "beta", "gamma")
     return net, alpha, beta, gamma
@@ -323,7 +323,7 @@ def test_garbage_from_unknown_addresses_costs_at_most_one_hard_try_a_second(
     # net_packet.c); and a datagram that names its source by ID and fails
     # that node's check is not tried against the others (skip_harder).
     _net, _alpha, beta = pair(tmp_path, keys)
-    channel = beta.peer("alpha").channel
+    channel = beta.channel("alpha")
     assert channel is not None
     calls = []
     verify = channel.verify
@@ -425,7 +425,7 @@ def test_a_peer_whose_key_we_lack_is_asked_for_it_and_then_keyed(
 
 
 def keyed_both(one: Node, two: Node) -> bool:
-    a, b = one.peer(two.name).channel, two.peer(one.name).channel
+    a, b = one.channel(two.name), two.channel(one.name)
     return a is not None and b is not None and a.validkey and b.validkey
 
 
@@ -439,7 +439,7 @@ def test_probes_are_answered_and_the_reply_reaches_the_strategy(
     net, alpha, beta = pair(tmp_path, keys)
     state = alpha.udp("beta", 0, confirmed=False)
     beta.udp("alpha", 0, confirmed=False)
-    alpha.path.send_channel_probes(alpha.peer("beta"), [1000])
+    alpha.path.send_probes(alpha.peer("beta"), [1000])
     (payload, to), = alpha.datagrams
     assert to == addr("beta") and payload[:NODE_ID_SIZE] == NULL_ID  # probes ignore minmtu
     net.deliver_udp()
@@ -455,7 +455,7 @@ def test_our_key_expiry_rekeys_in_place_and_udp_traffic_goes_on(
     beta.udp("alpha", 1400)
     caplog.set_level(1, logger="tinca")
     alpha.protocol.expire_keys()
-    channel = alpha.peer("beta").channel
+    channel = alpha.channel("beta")
     assert channel is not None and channel.validkey  # the old keys stay until the new ones
     # A packet sealed with the old key, arriving before the re-key is done.
     alpha.path.from_device([packet("alpha", "beta", tag=1)])
