@@ -33,7 +33,7 @@ from typing import Any
 
 from tinca.core import __version__
 from tinca.core.control import ControlServer
-from tinca.core.device import Device, DeviceRequest
+from tinca.core.device import Device, DeviceRequest, device_layer
 from tinca.core.errors import ConfigError, PluginError, TincaError
 from tinca.core.events import HostEvent, NodeEvent
 from tinca.core.lifecycle import DRAIN_TIMEOUT, LifecycleQueue
@@ -43,6 +43,7 @@ from tinca.core.node.node import Node
 from tinca.core.node.shell import NodeRuntime
 from tinca.core.paths import Names
 from tinca.core.pidfile import PidfileInfo, write_control_pidfile
+from tinca.core.route.mode import MODES_HOOK, mode_layer
 from tinca.core.stack import Stack, build_stack
 
 log = logging.getLogger("tinca")
@@ -77,9 +78,21 @@ class Daemon:
 
     def _select_device(self) -> Device:
         config = self.stack.config
-        mode = str(config.lookup("Mode") or "router").lower()
-        device_type = config.lookup("DeviceType") or ("tun" if mode == "router" else "tap")
-        registry = self.stack.manager.registry("tinca_register_device_types")
+        manager = self.stack.manager
+        # The registry has the mode (the stack checked Mode); its class says
+        # whether the device must carry Ethernet frames.
+        modes = manager.registry(MODES_HOOK)
+        wanted = mode_layer(modes.get(str(config.lookup("Mode"))).value)
+        device_type = config.lookup("DeviceType") or manager.hook.tinca_default_device_type(
+            layer=wanted)
+        registry = manager.registry("tinca_register_device_types")
+        if device_type is None:
+            raise ConfigError(
+                f"DeviceType is not set and no installed plugin offers a default device for "
+                f"{'Ethernet frames' if wanted == 'tap' else 'IP packets'}; installed: "
+                f"{', '.join(registry.names()) or 'none'}",
+                config.source,
+            )
         try:
             factory = registry.get(device_type).value
         except PluginError as err:
@@ -89,7 +102,7 @@ class Daemon:
                     f"DeviceType is not set and the default {err}", config.source
                 ) from None
             raise ConfigError(str(err), entry.file, entry.line) from None
-        layer = "tap" if device_type.lower() == "tap" or mode in {"switch", "hub"} else "tun"
+        layer = device_layer(factory, wanted)
         request = DeviceRequest(
             netname=self.names.netname,
             layer=layer,

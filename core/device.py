@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 Layer = Literal["tun", "tap"]
 
@@ -43,6 +43,9 @@ class Device(abc.ABC):
 
     #: short human name of the device kind, shown in logs ("dummy", "tun")
     kind: str = "device"
+    #: the layer this device type always carries (a TUN device IP packets, a
+    #: TAP device Ethernet frames); ``None``: whatever the routing mode needs
+    layer: ClassVar[Layer | None] = None
     #: the interface's 6-byte hardware (MAC) address, read by :meth:`open`
     #: on an Ethernet device; ``None`` when unknown or not Ethernet. In
     #: router mode on a ``tap`` device the node writes frames to it
@@ -77,3 +80,19 @@ class Device(abc.ABC):
     @abc.abstractmethod
     def write(self, packet: bytes) -> None:
         """Deliver one packet to the host's network stack."""
+
+
+def device_layer(factory: object, mode_layer: Layer) -> Layer:
+    """The layer to ask a registered device factory for.
+
+    A mode that routes on MAC addresses needs Ethernet frames whatever the
+    device (a device that cannot carry them refuses in :meth:`Device.open`);
+    a mode that routes on IP headers takes the device's own fixed
+    :attr:`Device.layer` (tincd's ``DeviceType = tap`` in router mode), else
+    IP packets.
+    """
+    if mode_layer == "tap":
+        return "tap"
+    if isinstance(factory, type) and issubclass(factory, Device) and factory.layer:
+        return factory.layer
+    return mode_layer

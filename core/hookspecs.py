@@ -43,6 +43,7 @@ from tinca.core.markers import hookspec
 if TYPE_CHECKING:
     from tinca.core.config.model import Configuration
     from tinca.core.config.variables import Variable
+    from tinca.core.device import Layer
     from tinca.core.events import HostEvent, NodeEvent, SubnetEvent
     from tinca.core.registry import Entry
 
@@ -86,7 +87,22 @@ def tinca_register_device_types(register: Register) -> None:
     each type; ``factory(request: DeviceRequest) -> Device`` builds an unopened
     :class:`~tinca.core.device.Device`. The daemon picks the factory whose name
     equals ``DeviceType`` (case-insensitively); a name nobody registered stops
-    start-up with the list of registered types.
+    start-up with the list of registered types. Register a
+    :class:`~tinca.core.device.Device` subclass (or any factory); a subclass
+    whose :attr:`~tinca.core.device.Device.layer` is set always gets that
+    layer when the routing mode routes on IP headers.
+    """
+
+
+@hookspec(firstresult=True)
+def tinca_default_device_type(layer: Layer) -> str | None:
+    """The device type to run when ``DeviceType`` is not set.
+
+    ``layer`` is what the routing mode needs: ``tun`` (IP packets) or ``tap``
+    (Ethernet frames). ``firstresult``: the first implementation that returns
+    a registered device type's name wins (tinca's tun/tap plugin answers
+    ``tun`` or ``tap``, ``trylast``); when none does, start-up stops and asks
+    for ``DeviceType``.
     """
 
 
@@ -455,6 +471,9 @@ def tinca_register_routing_modes(register: Register) -> None:
     fragments, broadcasts) and returns a sans-IO
     :class:`~tinca.core.route.mode.RoutingMode` whose ``route(source,
     packet)`` returns a decision for every packet from our device or a peer.
+    Register a :class:`~tinca.core.route.mode.RoutingMode` subclass: its
+    ``uses_mac_addresses`` tells the node, before the device opens, whether
+    the device must carry Ethernet frames (any other factory gets them).
     tinc's own modes are ``router``, ``switch`` and ``hub``. The node runs the
     mode whose name equals ``Mode`` (case-insensitively; default ``router``);
     a name nobody registered stops start-up with the list of registered modes.

@@ -54,7 +54,7 @@ from tinca.core.node.outgoing import Outgoing
 from tinca.core.node.protocol import Lifecycle, MetaProtocol, ProtocolSettings
 from tinca.core.node.state import Peer
 from tinca.core.policy import POLICIES_HOOK, PolicyContext, build_policies
-from tinca.core.route.mode import MODES_HOOK
+from tinca.core.route.mode import MODES_HOOK, mode_layer
 from tinca.core.route.router import DEFAULT_MAC, Router
 from tinca.core.route.subnet_table import SubnetTable
 from tinca.core.stack import Stack, cipher_suite
@@ -71,10 +71,11 @@ PROBE_TICK = 0.1
 every third of a second while discovering)."""
 
 
-def device_mac_settings(mode: str, device: Device) -> tuple[bool, bytes]:
+def device_mac_settings(uses_mac_addresses: bool, device: Device) -> tuple[bool, bytes]:
     """``(overwrite_mac, mymac)`` for the router, as tincd's device set-up decides.
 
-    A tap device in router mode carries Ethernet frames the peers never
+    A tap device under a mode that routes on IP headers alone (tinc's router
+    mode: ``uses_mac_addresses`` false) carries Ethernet frames the peers never
     addressed (router-mode packets travel with zero MAC addresses), so frames
     written to it get our interface's MAC as destination, and ARP/ND requests
     from it are answered by the router (linux/device.c, release-1.0.36
@@ -82,7 +83,7 @@ def device_mac_settings(mode: str, device: Device) -> tuple[bool, bytes]:
     plugin exposes the address it read as :attr:`Device.mac`; without one, tincd's
     default stays until the first ARP or ND request shows ours.
     """
-    overwrite = mode == "router" and device.request.layer == "tap"
+    overwrite = not uses_mac_addresses and device.request.layer == "tap"
     mac = device.mac
     if overwrite and mac is not None and len(mac) == len(DEFAULT_MAC):
         return True, mac
@@ -194,12 +195,14 @@ class Node:
         self.graph = Graph(self.myself, self.options)
         self.subnets = SubnetTable(self.graph.reachable)
         self.mode = mode = str(config.lookup("Mode")).lower()
-        overwrite_mac, mymac = device_mac_settings(mode, device)
+        modes = stack.manager.registry(MODES_HOOK)
+        uses_mac = mode_layer(modes.get(mode).value) == "tap"
+        overwrite_mac, mymac = device_mac_settings(uses_mac, device)
         self.router = Router(
             self.myself,
             mode,
             self.subnets,
-            modes=stack.manager.registry(MODES_HOOK),
+            modes=modes,
             policies=build_policies(stack.manager.registry(POLICIES_HOOK),
                                     config.lookup("PacketPolicy", None) or (),
                                     PolicyContext(config, self.myself)),

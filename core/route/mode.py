@@ -25,6 +25,7 @@ from __future__ import annotations
 import abc
 from typing import TYPE_CHECKING, ClassVar
 
+from tinca.core.device import Layer
 from tinca.core.errors import PluginError
 
 if TYPE_CHECKING:
@@ -88,3 +89,12 @@ class UnknownModeError(PluginError, ValueError):
     """No plugin registered the routing mode asked for (a user's error when
     it comes from configuration, hence a :class:`PluginError`)."""
 
+
+
+def mode_layer(factory: object) -> Layer:
+    """The device layer a registered routing mode needs: IP packets (``tun``)
+    for a :class:`RoutingMode` class that does not use MAC addresses, else
+    Ethernet frames (``tap``, which any mode can route)."""
+    if isinstance(factory, type) and issubclass(factory, RoutingMode):
+        return "tap" if factory.uses_mac_addresses else "tun"
+    return "tap"

@@ -28,7 +28,7 @@ import os
 import struct
 
 from tinca.core.config.variables import Variable
-from tinca.core.device import Device, DeviceRequest
+from tinca.core.device import Device, DeviceRequest, Layer
 from tinca.core.errors import TincaError
 from tinca.core.hookspecs import Register
 from tinca.core.logs import DEBUG_STATUS, DEBUG_TRAFFIC, level_for
@@ -132,7 +132,6 @@ class TunTapDevice(Device):
     def __init__(self, request: DeviceRequest) -> None:
         super().__init__(request)
         self.device = request.device or DEFAULT_DEVICE
-        self.layer = self.kind
         self.info = DEVICE_INFO[self.kind]
         self.flags = 0
         self.mac: bytes | None = None
@@ -288,12 +287,14 @@ class TunDevice(TunTapDevice):
     """``DeviceType = tun``: bare IP packets (router mode)."""
 
     kind = "tun"
+    layer = "tun"
 
 
 class TapDevice(TunTapDevice):
     """``DeviceType = tap``: Ethernet frames as they are (switch and hub modes)."""
 
     kind = "tap"
+    layer = "tap"
 
 
 @hookimpl
@@ -307,3 +308,9 @@ def tinca_register_device_types(register: Register) -> None:
 def tinca_config_variables() -> list[Variable]:
     """Declare tinca's interface set-up variables (DeviceAddress, DeviceRoute, ...)."""
     return list(netconfig.VARIABLES)
+
+
+@hookimpl(trylast=True)
+def tinca_default_device_type(layer: Layer) -> str | None:
+    """Without ``DeviceType``: ``tun`` for IP packets, ``tap`` for Ethernet frames."""
+    return layer
