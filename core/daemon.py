@@ -111,7 +111,8 @@ class Daemon:
             setting=config.lookup,
             setting_all=config.server.get_all,
         )
-        return factory(request)
+        device: Device = factory(request)
+        return device
 
     def _open_listeners(self) -> list[Listener]:
         config = self.stack.config

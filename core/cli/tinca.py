@@ -549,10 +549,15 @@ def cmd_pid(ctx: Context, args: list[str]) -> int:
     return 0
 
 
-def cmd_version(ctx: Context, args: list[str]) -> int:
-    """``tinca version``."""
+def print_version() -> int:
+    """Print tinca's version line (``--version`` and ``tinca version``)."""
     print(f"tinca version {__version__} (protocol 17.0 and 17.7)")
     return 0
+
+
+def cmd_version(ctx: Context, args: list[str]) -> int:
+    """``tinca version``."""
+    return print_version()
 
 
 def cmd_help(ctx: Context, args: list[str]) -> int:
@@ -629,7 +634,7 @@ def main(argv: list[str] | None = None) -> int:
         found, _ = parse(argv[:split], OPTIONS, PROGRAM)
         opts = dict(found)
         if "version" in opts:
-            return cmd_version(None, [])  # type: ignore[arg-type]
+            return print_version()
         if "help" in opts or split == len(argv):
             sys.stdout.write(USAGE)
             return 0 if "help" in opts else 1

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Protocol
 
-from tinca.core.device import Device
+from tinca.core.device import DeviceRequest
 from tinca.core.logs import DEBUG_TRAFFIC, level_for
 from tinca.core.node.protocol import MetaProtocol
 from tinca.core.node.ratelog import RateLimitedLog
@@ -31,6 +32,22 @@ TRAFFIC = level_for(DEBUG_TRAFFIC)
 SendDatagram = Callable[[bytes, tuple[str, int]], None]
 
 
+class FrameSink(Protocol):
+    """Where the data path delivers frames for our device: the device itself
+    or the node's outbox. Only its request (for the layer) and ``write`` are used."""
+
+    @property
+    def request(self) -> DeviceRequest:
+        """What the device was opened for (its layer)."""
+        ...
+
+    @property
+    def write(self) -> Callable[[bytes], None]:
+        """Deliver one packet in the device's layer (a method, or the
+        outbox's list append)."""
+        ...
+
+
 class DataPath:
     """Moves packets for node ``protocol.myself``.
 
@@ -42,7 +59,7 @@ class DataPath:
         self,
         protocol: MetaProtocol,
         router: Router,
-        device: Device,
+        device: FrameSink,
         send_datagram: SendDatagram,
         clock: Callable[[], float],
     ) -> None:

@@ -36,7 +36,7 @@ import logging
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from tinca.core.config.model import Configuration
 from tinca.core.counters import Counters
@@ -55,7 +55,7 @@ from tinca.core.node.protocol import Lifecycle, MetaProtocol, ProtocolSettings
 from tinca.core.node.state import Peer
 from tinca.core.policy import POLICIES_HOOK, PolicyContext, build_policies
 from tinca.core.route.mode import MODES_HOOK, mode_layer
-from tinca.core.route.router import DEFAULT_MAC, Router
+from tinca.core.route.router import DEFAULT_MAC, BroadcastMode, Forwarding, Router
 from tinca.core.route.subnet_table import SubnetTable
 from tinca.core.stack import Stack, cipher_suite
 from tinca.core.subnet import Subnet
@@ -206,8 +206,9 @@ class Node:
             policies=build_policies(stack.manager.registry(POLICIES_HOOK),
                                     config.lookup("PacketPolicy", None) or (),
                                     PolicyContext(config, self.myself)),
-            forwarding=str(config.lookup("Forwarding") or "internal").lower(),  # type: ignore[arg-type]
-            broadcast=str(config.lookup("Broadcast") or "mst").lower(),  # type: ignore[arg-type]
+            # The variables' Choice types admit only the values Router takes.
+            forwarding=cast(Forwarding, str(config.lookup("Forwarding") or "internal").lower()),
+            broadcast=cast(BroadcastMode, str(config.lookup("Broadcast") or "mst").lower()),
             decrement_ttl=bool(config.lookup("DecrementTTL", None)),
             directonly=bool(config.lookup("DirectOnly", None)),
             tunnelserver=bool(config.lookup("TunnelServer", None)),
@@ -241,7 +242,7 @@ class Node:
         #: frames for the device (:attr:`device_frames` is its list)
         self.device_outbox = DeviceOutbox(device.request)
         self._datagrams: list[tuple[bytes, tuple[str, int]]] = []
-        self.datapath = DataPath(self.protocol, self.router, self.device_outbox,  # type: ignore[arg-type]
+        self.datapath = DataPath(self.protocol, self.router, self.device_outbox,
                                  send_datagram or self._queue_datagram, clock)
         #: the one read-only index over the node's traffic counters
         self.counters = Counters(self.myself, self.protocol.peers, device, self.datapath.dropped)
@@ -546,7 +547,7 @@ class Node:
 
     def _housekeeping(self, now: float) -> None:
         # Outgoing connections whose back-off has passed.
-        active = {link.name for link in self.protocol.links if not link.closed}  # type: ignore[attr-defined]
+        active = {link.name for link in self.protocol.links if not link.closed}
         for outgoing in self.outgoing.values():
             if outgoing.name in active or outgoing.next_attempt > now:
                 continue

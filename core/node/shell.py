@@ -18,8 +18,8 @@ import functools
 import logging
 import socket
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol, cast
 
 from tinca.core.config.model import Configuration
 from tinca.core.device import Device
@@ -63,10 +63,13 @@ def udp_buffer_sizes(
     (:attr:`~tinca.core.peer_paths.PeerPaths.udp_buffer_size`; tinc 1.1 asks for
     1 MiB, tinc 1.0 keeps the OS default).
     """
-    return tuple(  # type: ignore[return-value]
-        config.lookup(name, None) if name in config.server else default
-        for name in ("UDPRcvBuf", "UDPSndBuf")
-    )
+    def size(name: str) -> int | None:
+        if name not in config.server:
+            return default
+        value = config.lookup(name, None)
+        return None if value is None else int(value)
+
+    return size("UDPRcvBuf"), size("UDPSndBuf")
 
 
 def configure_udp(udp: socket.socket, options: int) -> None:
@@ -112,6 +115,18 @@ class UdpSender:
             pass
 
 
+class MetaWriter(Protocol):
+    """What the shell uses of a meta connection's transport."""
+
+    def write(self, data: bytes) -> None:
+        """Queue ``data`` for the peer."""
+        ...
+
+    def close(self) -> None:
+        """Close once what is queued went out."""
+        ...
+
+
 class MetaTransport(asyncio.Protocol):
     """The asyncio side of one meta connection: bytes to and from its node link."""
 
@@ -121,7 +136,7 @@ class MetaTransport(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Write what the link queued (its opening bytes, at least)."""
-        self.shell.attached(self.link, transport)  # type: ignore[arg-type]  # uvloop's is not a subclass
+        self.shell.attached(self.link, transport)
 
     def data_received(self, data: bytes) -> None:
         """Hand the bytes to the node."""
@@ -159,7 +174,7 @@ class NodeRuntime:
         self.fire = fire
         self.clock = clock
         #: the transport of every attached meta connection
-        self.transports: dict[MetaConnection, asyncio.Transport] = {}
+        self.transports: dict[MetaConnection, MetaWriter] = {}
         #: per dialled peer, the resolved addresses its round has not tried yet
         self.pending: dict[str, list[tuple[Any, ...]]] = {}
         self.tasks: set[asyncio.Task[None]] = set()
@@ -229,7 +244,7 @@ class NodeRuntime:
         if when != self._timer_at:
             self._arm(when)
 
-    def _drain(self, link: MetaConnection, transport: asyncio.Transport) -> None:
+    def _drain(self, link: MetaConnection, transport: MetaWriter) -> None:
         data = link.take_output()
         if data:
             transport.write(data)
@@ -237,13 +252,16 @@ class NodeRuntime:
             self.transports.pop(link, None)
             transport.close()
 
-    def attached(self, link: MetaConnection, transport: asyncio.Transport) -> None:
+    def attached(self, link: MetaConnection, transport: asyncio.BaseTransport) -> None:
         """``link`` has its transport: write what it queued meanwhile."""
         if link.closed:
             transport.close()
             return
-        self.transports[link] = transport
-        self._drain(link, transport)
+        # uvloop's transports are not asyncio.Transport subclasses; what the
+        # shell needs of one is declared by MetaWriter.
+        writer = cast(MetaWriter, transport)
+        self.transports[link] = writer
+        self._drain(link, writer)
 
     # ------------------------------------------------------------------ the timer
 
@@ -388,7 +406,7 @@ class NodeRuntime:
             self.node.meta_failed(link, self.clock())
             self.flush()
 
-    def _spawn(self, coroutine) -> None:  # type: ignore[no-untyped-def]
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         assert self.loop is not None
         task = self.loop.create_task(coroutine)
         self.tasks.add(task)

@@ -22,6 +22,8 @@ class Link(Protocol):
 
     #: the peer's name, known after its ID line (None before)
     name: str | None
+    #: the connection ended (it stays listed until the protocol drops it)
+    closed: bool
     #: authenticated and active (tinc's status.active)
     active: bool
     #: the peer's address as we see the TCP connection: (host, port)
