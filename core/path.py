@@ -37,8 +37,11 @@ class PeerPath(ABC):
     #: the path runs its own key exchange and re-keys in place (tinc 1.1's
     #: per-node channel), rather than tinc 1.0's one-shot packet keys
     rekeys_itself: bool = False
-    #: :meth:`authenticates` can tell this peer's datagrams from others
-    verifiable: bool = False
+    @property
+    def verifiable(self) -> bool:
+        """:meth:`authenticates` can tell this peer's datagrams from others
+        now (the path holds the key the peer sends with)."""
+        return False
 
     @abstractmethod
     def send(self, frame: bytes | bytearray) -> None:

@@ -139,7 +139,7 @@ class MetaSession(Protocol):
 class PacketSealer(Protocol):
     """Protects our packets for one peer under one key."""
 
-    def seal(self, packet: bytes) -> bytes:
+    def seal(self, packet: bytes | bytearray) -> bytes:
         """The UDP payload for ``packet``."""
         ...
 
@@ -152,11 +152,16 @@ class PacketSealer(Protocol):
 class PacketOpener(Protocol):
     """Checks and unwraps one peer's packets under one key."""
 
-    #: the length of the last packet :meth:`open` returned, before
-    #: decompression (tinc 1.0 measures answered MTU probes with it)
-    last_inner_length: int
-    #: the compression level of packets under this key (0: none)
-    compression: int
+    @property
+    def last_inner_length(self) -> int:
+        """The length of the last packet :meth:`open` returned, before
+        decompression (tinc 1.0 measures answered MTU probes with it)."""
+        ...
+
+    @property
+    def compression(self) -> int:
+        """The compression level of packets under this key (0: none)."""
+        ...
 
     def open(self, datagram: bytes) -> bytes:
         """The packet inside ``datagram``; raises :class:`PacketError`."""

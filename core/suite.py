@@ -78,6 +78,18 @@ class MetaParams:
     clock: Callable[[], float]
 
 
+class CompressionCodec(Protocol):
+    """What ``tinca_register_compressions`` registers for a level: a ready codec."""
+
+    def compress(self, data: bytes) -> bytes:
+        """``data`` compressed."""
+        ...
+
+    def decompress(self, data: bytes) -> bytes:
+        """``data`` decompressed; raises on bad input."""
+        ...
+
+
 @dataclass(frozen=True)
 class SuiteContext:
     """What a suite factory gets: the node's configuration and its tools.
@@ -94,7 +106,7 @@ class SuiteContext:
     myself: str
     random: Callable[[int], bytes]
     clock: Callable[[], float]
-    compression: Callable[[int], object | None]
+    compression: Callable[[int], CompressionCodec | None]
     registry: Callable[[str], Registry]
 
 
@@ -153,6 +165,7 @@ class CipherSuite(Protocol):
 __all__ = [
     "Authenticated",
     "CipherSuite",
+    "CompressionCodec",
     "KeyOffer",
     "MetaError",
     "MetaEvent",

@@ -59,7 +59,7 @@ from tinca.core.route.router import DEFAULT_MAC, BroadcastMode, Forwarding, Rout
 from tinca.core.route.subnet_table import SubnetTable
 from tinca.core.stack import Stack, cipher_suite
 from tinca.core.subnet import Subnet
-from tinca.core.suite import CipherSuite, MetaParams, SuiteContext
+from tinca.core.suite import CipherSuite, CompressionCodec, MetaParams, SuiteContext
 
 log = logging.getLogger("tinca")
 CONNECTIONS = level_for(DEBUG_CONNECTIONS)
@@ -352,12 +352,12 @@ class Node:
 
     # ------------------------------------------------------------------ set-up
 
-    def _compression(self, level: int) -> object | None:
+    def _compression(self, level: int) -> CompressionCodec | None:
         if not level:
             return None
         registry = self.stack.manager.registry("tinca_register_compressions")
         try:
-            codec: object = registry.get(str(level)).value
+            codec: CompressionCodec = registry.get(str(level)).value
         except PluginError as err:
             raise ConfigError(f"Compression = {level}: {err}") from None
         return codec

@@ -29,12 +29,19 @@ OpenSSL reports them, and factories for the per-key packet transforms.
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from cryptography.hazmat.primitives import hashes, hmac
-from cryptography.hazmat.primitives.ciphers import Cipher, CipherAlgorithm, algorithms, modes
+from cryptography.hazmat.primitives.ciphers import (
+    BlockCipherAlgorithm,
+    Cipher,
+    CipherAlgorithm,
+    algorithms,
+    modes,
+)
 
 from tinca.core.errors import PluginError
 from tinca.core.suite import PacketError
@@ -42,6 +49,8 @@ from tinca.core.suite import PacketError
 if TYPE_CHECKING:
     from tinca.core.registry import Registry
 
+_old_algorithms: types.ModuleType
+_old_modes: types.ModuleType
 try:  # cryptography >= 43 moved old algorithms here; the old names warn and will go
     from cryptography.hazmat.decrepit.ciphers import algorithms as _old_algorithms
 except ImportError:  # pragma: no cover - older cryptography
@@ -416,7 +425,10 @@ def _running_transform(
     update = (c.encryptor() if encrypt else c.decryptor()).update
     if cipher.mode != "ctr":
         return update
-    bs = cipher.algorithm(key, iv).block_size // 8  # the counter block, not EVP's 1
+    algorithm = cipher.algorithm(key, iv) if cipher.algorithm is not None else None
+    if not isinstance(algorithm, BlockCipherAlgorithm):
+        raise ValueError(f"{cipher.name}: CTR mode needs a block cipher")
+    bs = algorithm.block_size // 8  # the counter block, not EVP's 1
     fillers = [bytes(bs - r) if r else b"" for r in range(bs)]
 
     def ctr(data: bytes) -> bytes:

@@ -47,11 +47,14 @@ from collections.abc import Callable, Container
 from dataclasses import dataclass
 from typing import Protocol
 
-from cryptography.hazmat.primitives.hmac import HMAC
-
 from tinca.core.suite import PacketError
 from tinca.plugins.ciphers.legacy import evp
-from tinca.plugins.ciphers.legacy.evp import LegacyAlgorithms, LegacyCipher, LegacyDigest
+from tinca.plugins.ciphers.legacy.evp import (
+    LegacyAlgorithms,
+    LegacyCipher,
+    LegacyDigest,
+    MacContext,
+)
 
 SEQNO_SIZE = 4
 """Bytes of the big-endian sequence number in front of each payload (``vpn_packet_t.seqno``)."""
@@ -224,8 +227,9 @@ def _split_key(key: bytes, params: LegacyDataParams) -> tuple[bytes, bytes]:
 # ---------------------------------------------------------------------------
 
 
-def _mac_context(key: bytes, params: LegacyDataParams) -> HMAC | None:
-    return params.digest.hmac(key) if params.authenticated else None
+def _mac_context(key: bytes, params: LegacyDataParams) -> MacContext | None:
+    digest = params.digest
+    return digest.hmac(key) if digest is not None and params.authenticated else None
 
 
 def _check_codec(params: LegacyDataParams, codec: PacketCodec | None) -> PacketCodec | None:
@@ -259,14 +263,14 @@ class PacketSealer:
         """Cipher NID, digest NID, MACLength and compression of the key (ANS_KEY's fields)."""
         return self.params.ans_key_fields()
 
-    def seal(self, packet: bytes) -> bytes:
+    def seal(self, packet: bytes | bytearray) -> bytes:
         """The UDP payload carrying ``packet`` (an Ethernet frame) under the next sequence number.
 
         Raises :class:`PacketError` only if the codec fails to compress.
         """
         if self._codec is not None:
             try:
-                packet = self._codec.compress(packet)
+                packet = self._codec.compress(bytes(packet))
             except Exception as err:  # a codec failing is tincd's "error while compressing"
                 raise PacketError(f"Error while compressing packet: {err}") from None
         self.seqno = seqno = (self.seqno + 1) & _U32

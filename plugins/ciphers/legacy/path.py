@@ -39,7 +39,7 @@ class LegacyPath(PeerPath):
         self.services = paths.services
 
     @property
-    def verifiable(self) -> bool:  # type: ignore[override]
+    def verifiable(self) -> bool:
         """We hold the key the peer sends with: its MAC can be checked."""
         return self.peer.opener is not None
 
@@ -101,7 +101,7 @@ class LegacyPath(PeerPath):
             self._send_tcp_towards(frame)
             return
         try:
-            self.services.send_datagram(sealer.seal(frame), address)  # type: ignore[arg-type]
+            self.services.send_datagram(sealer.seal(frame), address)
         except OSError as err:
             if err.errno == EMSGSIZE and peer.mtu_strategy is not None:
                 peer.mtu_strategy.send_too_big(len(frame))

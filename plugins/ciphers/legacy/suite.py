@@ -59,7 +59,7 @@ def _registered_levels(registry: Registry) -> frozenset[int]:
     return frozenset(int(name) for name in registry.names() if name.isdigit())
 
 
-def host_options(config, name: str, server_options: int) -> int:  # type: ignore[no-untyped-def]
+def host_options(config: Configuration, name: str, server_options: int) -> int:
     """Option bits for a connection with ``name`` (tincd's setup_myself and
     read_connection_config): IndirectData, TCPOnly, PMTUDiscovery, ClampMSS."""
     try:
@@ -80,7 +80,7 @@ def host_options(config, name: str, server_options: int) -> int:  # type: ignore
     return options
 
 
-def host_weight(config, name: str) -> int | None:  # type: ignore[no-untyped-def]
+def host_weight(config: Configuration, name: str) -> int | None:
     """``Weight`` from ``name``'s host config: a fixed edge weight, or None."""
     try:
         weight = config.host(name).get("Weight", None)

@@ -109,7 +109,7 @@ class SptpsPath(PeerPath):
         self.channel: SptpsChannel | None = None
 
     @property
-    def verifiable(self) -> bool:  # type: ignore[override]
+    def verifiable(self) -> bool:
         """Unframed datagrams (nodes older than minor 4) are checked by the channel."""
         return self.channel is not None
 

@@ -311,7 +311,9 @@ class SPTPS:
         seqno = self._out_seqno
         self._out_seqno = (seqno + 1) & _U32
         header = _SEQNO.pack(seqno) if self.datagram else _LENGTH.pack(len(data))
-        return self._out_cipher.seal(seqno, header, record_type, data)  # type: ignore[union-attr]
+        cipher = self._out_cipher
+        assert cipher is not None  # _outstate: the first handshake set the key
+        return cipher.seal(seqno, header, record_type, data)
 
     def data_to_send(self) -> list[bytes]:
         """Handshake records queued by :meth:`receive`, in order; then empty.
@@ -362,7 +364,9 @@ class SPTPS:
             if len(datagram) < DATAGRAM_OVERHEAD:
                 raise SptpsPacketError(Failure.TRUNCATED, "Received short packet")
             seqno = _SEQNO.unpack_from(datagram)[0]
-            plain = self._in_cipher.open(seqno, memoryview(datagram)[4:])  # type: ignore[union-attr]
+            cipher = self._in_cipher
+            assert cipher is not None  # _instate: the first handshake set the key
+            plain = cipher.open(seqno, memoryview(datagram)[4:])
             if plain is None:
                 plain = self._open_across_rekey(seqno, datagram)
             # As in tinc: only an authentic datagram may move the window.
@@ -397,7 +401,7 @@ class SPTPS:
             )
         return self._receive_handshake(datagram[5:])
 
-    def _open_across_rekey(self, seqno: int, datagram: bytes) -> bytearray:
+    def _open_across_rekey(self, seqno: int, datagram: bytes) -> bytes:
         """A datagram the current key does not open, during a re-KEX.
 
         The handshake records travel by the meta connections, the data by
@@ -434,7 +438,9 @@ class SPTPS:
         seqno = _SEQNO.unpack_from(datagram)[0]
         if not self._replay.accepts(seqno):
             return False
-        return self._in_cipher.open(seqno, memoryview(datagram)[4:]) is not None  # type: ignore[union-attr]
+        cipher = self._in_cipher
+        assert cipher is not None  # _instate: the first handshake set the key
+        return cipher.open(seqno, memoryview(datagram)[4:]) is not None
 
     def _receive_stream(self, data: bytes) -> list[SptpsEvent]:
         buffer = self._buffer
@@ -467,7 +473,9 @@ class SPTPS:
         seqno = self._in_seqno
         self._in_seqno = (seqno + 1) & _U32
         if self._instate:
-            plain = self._in_cipher.open(seqno, body)  # type: ignore[union-attr]
+            cipher = self._in_cipher
+            assert cipher is not None  # _instate: the first handshake set the key
+            plain = cipher.open(seqno, body)
             if plain is None:
                 raise SptpsMetaError(Failure.BAD_TAG, "Failed to decrypt and verify record")
         else:
@@ -591,7 +599,9 @@ class SPTPS:
         self._out_seqno = (seqno + 1) & _U32
         header = _SEQNO.pack(seqno) if self.datagram else _LENGTH.pack(len(data))
         if self._outstate:
-            return self._out_cipher.seal(seqno, header, record_type, data)  # type: ignore[union-attr]
+            cipher = self._out_cipher
+            assert cipher is not None  # _outstate: the first handshake set the key
+            return cipher.seal(seqno, header, record_type, data)
         return header + _TYPE_BYTE[record_type] + data
 
     def _draw(self, size: int) -> bytes:

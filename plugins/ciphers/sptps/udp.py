@@ -351,7 +351,7 @@ class SptpsPeerSession:
             )
         event = sptps.receive_datagram(datagram)
         if event is None or type(event) is Record:
-            return event  # type: ignore[return-value]
+            return event
         # A re-KEX finished by a handshake record that came by UDP.
         return None
 
