@@ -136,13 +136,14 @@ class DataPath:
 
     def receive_tcp_packet(self, link: Link, packet: bytes) -> None:
         """A packet that came over a meta connection (tinc's PACKET)."""
-        if link.name is not None:
-            peer = self.peers.get(link.name)
-            if peer is not None:
-                counters = peer.counters
-                counters.in_packets += 1
-                counters.in_bytes += len(packet)
-            self.receive_packet(link.name, packet)
+        name = link.name
+        if name is None:
+            return
+        peer = self.peers.get(name)
+        if peer is not None:
+            self.deliver(peer, packet)  # counted like any packet a path opened
+        else:
+            self.receive_packet(name, packet)
 
     def receive_raw_tcp(self, link: Link, data: bytes) -> None:
         """``21 LEN`` raw bytes from a meta connection: the suite's paths decide."""
